@@ -1,0 +1,60 @@
+# edgegen: `make train export` builds everything, `make test` checks it.
+# Every target depends on the virtual environment, so each works on a fresh clone.
+
+PYTHON_SYS ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+QUICK      ?= 0
+RUNS       ?= runs
+MODELS     ?= edgegen/models
+REPORTS    ?= reports
+DATA       ?= data
+# torch threads per training process; 1 is the safe choice on a shared 2-core machine
+THREADS    ?= 1
+JOBS       ?= 2
+
+ifeq ($(QUICK),1)
+QUICKFLAG := --quick
+endif
+
+export EDGEGEN_THREADS := $(THREADS)
+
+.PHONY: install data train train-letters train-drums export test bench report clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	# torch first and pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
+	$(VENV)/bin/pip install torch==2.13.0
+	$(VENV)/bin/pip install -e '.[train,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+data: install
+	$(PY) -m edgegen.training.letters data --data $(DATA)/letters $(QUICKFLAG)
+
+train: train-letters train-drums
+
+train-letters: install
+	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
+
+train-drums: install
+	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
+
+export: install
+	$(PY) -m edgegen.export all --runs $(RUNS) --out $(MODELS) $(QUICKFLAG)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) scripts/bench_inference.py --runs $(RUNS) --out $(REPORTS)/bench.json
+	$(PY) scripts/bench_playback.py --out $(REPORTS)/bench.json
+
+report: install
+	$(PY) -m edgegen.training.letters report --runs $(RUNS)/letters --reports $(REPORTS)/letters
+	$(PY) -m edgegen.training.drums report --runs $(RUNS)/drums --reports $(REPORTS)/drums
+
+clean:
+	rm -rf $(RUNS) $(DATA) build dist *.egg-info .pytest_cache scratch

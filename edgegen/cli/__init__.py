@@ -1,0 +1,1 @@
+"""The `fontgen` and `drumgen` commands (torch-free)."""

@@ -1,0 +1,1 @@
+"""Torch-free runtime: onnxruntime sessions, generators, MIDI files and live playback."""

@@ -1,0 +1,1 @@
+"""Datasets, models, losses, training loops, metrics and figures (needs torch: `pip install edgegen[train]`)."""

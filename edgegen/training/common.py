@@ -1,0 +1,77 @@
+"""Shared training plumbing: thread count, atomic checkpoints, JSON logs, progress bars."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TypeVar
+
+import click
+import torch
+
+from edgegen.runtime.files import atomic_output, atomic_write_text
+
+T = TypeVar("T")
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op threads. On a busy 2-core machine 2 threads can run 10-100x slower than 1."""
+    torch.set_num_threads(max(1, int(threads)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def default_threads() -> int:
+    """Thread count from EDGEGEN_THREADS (default 1, the safe choice when another job shares the CPU)."""
+    return int(os.environ.get("EDGEGEN_THREADS", "1"))
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
+    """torch.save to a temp file beside ``path`` and rename it, so a crash never leaves a torn checkpoint."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path, suffix=".tmp") as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write pretty JSON atomically, creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class JsonLog:
+    """A per-epoch log kept as a JSON list on disk, rewritten atomically after every append.
+
+    On resume it is reloaded and truncated to the epochs the checkpoint has seen.
+    """
+
+    def __init__(self, path: str | os.PathLike, keep_until_epoch: int | None = None):
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        if keep_until_epoch is not None and self.path.exists():
+            self.rows = [r for r in json.loads(self.path.read_text()) if r.get("epoch", 0) <= keep_until_epoch]
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        write_json(self.path, self.rows)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf or exploding loss; the last good checkpoint is kept."""
+
+
+def check_finite(name: str, value: float, limit: float = 1e4) -> None:
+    """Stop a run whose loss is NaN, infinite or above ``limit`` with a message saying which."""
+    if not math.isfinite(value) or abs(value) > limit:
+        raise NonFiniteLossError(f"{name} became {value!r}; stopping, the last good checkpoint is kept")
+
+
+def progress(items: Iterable[T], length: int | None = None, label: str = "") -> Iterator[T]:
+    """A click progress bar that writes to stderr (quiet when stderr is not a terminal)."""
+    with click.progressbar(items, length=length, label=label, file=None, show_pos=True) as bar:
+        yield from bar
