@@ -1,0 +1,192 @@
+"""Generation controls for the hierarchical drum VAE, written once against a small protocol.
+
+Torch-free (numpy only). Training wraps its torch VAE in this protocol
+(edgegen.training.drum_vae.TorchDrumModel) and the runtime wraps its
+onnxruntime sessions, so every control -- sampling by style, transfer,
+interpolation, blend, evolve, morph, complexity -- is the same code in both
+places and is measured in training exactly as users get it.
+
+Latents: z_high [N, 4] carries style (its prior is a learned Gaussian per
+style), z_low [N, 12] carries the variation within a style (its prior is
+p(z_low | z_high)).
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+# Defaults chosen on the validation split after training (see reports/drums/results.json).
+DEFAULT_TEMPERATURE_HIGH = 0.5  # spread around a style's prior mean; < 1 keeps bars typical of the style
+DEFAULT_TEMPERATURE_LOW = 1.0  # spread of the within-style variation
+COMPLEXITY_SETTINGS: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the five documented knob positions
+COMPLEXITY_LOGIT_SHIFT = 2.0  # complexity c moves the hit threshold from logit 0 to logit -c * this
+
+
+class UnknownStyleError(ValueError):
+    """A style name the model was not trained on; the message lists the known ones."""
+
+
+class DrumModel(Protocol):
+    """What the controls need from a model (torch or onnxruntime behind it)."""
+
+    styles: list[str]  # style names, the order of the prior rows
+    style_prior_mu: np.ndarray  # [n_styles, z_high] mean of p(z_high | style)
+    style_prior_logvar: np.ndarray  # [n_styles, z_high] log-variance of p(z_high | style)
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x [N,16,9] float32 -> mu_high [N,4], logvar_high [N,4], mu_low [N,12], logvar_low [N,12]."""
+
+    def prior_low(self, z_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """z_high [N,4] -> mu_low [N,12], logvar_low [N,12] of p(z_low | z_high)."""
+
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
+        """z_high [N,4], z_low [N,12] -> logits [N,16,9]."""
+
+
+def style_index(model: DrumModel, style: str) -> int:
+    """The prior row of ``style``; UnknownStyleError (one line) for a name the model lacks."""
+    if style not in model.styles:
+        raise UnknownStyleError(f"unknown style {style!r}; choose from {', '.join(model.styles)}")
+    return list(model.styles).index(style)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def sample_low(model: DrumModel, z_high: np.ndarray, rng: np.random.Generator,
+               temperature_low: float = DEFAULT_TEMPERATURE_LOW, noise: np.ndarray | None = None) -> np.ndarray:
+    """Draw z_low ~ p(z_low | z_high) with its spread scaled by ``temperature_low``.
+
+    ``noise`` [N, 12] (standard normal) can be passed to reuse one variation across z_high values.
+    """
+    mu, logvar = model.prior_low(_f32(z_high))
+    if noise is None:
+        noise = rng.standard_normal(mu.shape)
+    return _f32(mu + temperature_low * np.exp(0.5 * logvar) * noise)
+
+
+def sample_latents(model: DrumModel, style: str, n: int, rng: np.random.Generator,
+                   temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
+                   temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> tuple[np.ndarray, np.ndarray]:
+    """z_high from the style's prior and z_low from p(z_low | z_high), each with its own temperature."""
+    s = style_index(model, style)
+    mu, std = model.style_prior_mu[s], np.exp(0.5 * model.style_prior_logvar[s])
+    z_high = _f32(mu + temperature_high * std * rng.standard_normal((n, len(mu))))
+    return z_high, sample_low(model, z_high, rng, temperature_low)
+
+
+def decode_grid(model: DrumModel, z_high: np.ndarray, z_low: np.ndarray, temperature: float = 1.0,
+                complexity: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Latents -> bars bool [N, 16, 9].
+
+    Without ``rng`` it THRESHOLDS: a cell is a hit when logit / temperature >
+    -complexity * COMPLEXITY_LOGIT_SHIFT (complexity 0 = probability 0.5), the
+    most likely bar, which is what keeps sampled bars recognisable as their
+    style. With ``rng`` it SAMPLES each cell from sigmoid(logit / temperature +
+    complexity * COMPLEXITY_LOGIT_SHIFT). Either way raising complexity only
+    adds hits (the threshold falls), so hits per bar rise monotonically.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = model.decode(_f32(z_high), _f32(z_low)) / temperature + complexity * COMPLEXITY_LOGIT_SHIFT
+    if rng is None:
+        return logits > 0.0
+    return rng.random(logits.shape) < 1.0 / (1.0 + np.exp(-logits))
+
+
+def sample_style(model: DrumModel, style: str, n: int, rng: np.random.Generator,
+                 temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
+                 temperature_low: float = DEFAULT_TEMPERATURE_LOW, complexity: float = 0.0) -> np.ndarray:
+    """``n`` independent bars [n, 16, 9] of one style."""
+    z_high, z_low = sample_latents(model, style, n, rng, temperature_high, temperature_low)
+    return decode_grid(model, z_high, z_low, complexity=complexity)
+
+
+def encode_mean(model: DrumModel, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means (z_high, z_low) of bars [N, 16, 9]."""
+    mu_high, _, mu_low, _ = model.encode(_f32(np.asarray(grids).reshape(-1, 16, 9)))
+    return mu_high, mu_low
+
+
+def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
+             complexity: float = 0.0) -> np.ndarray:
+    """Restyle bars: encode, keep z_low, move z_high to the target style's prior mean.
+
+    ``strength`` in [0, 1] moves z_high only part of the way (1 = all the way).
+    """
+    s = style_index(model, target_style)
+    z_high, z_low = encode_mean(model, grids)
+    target = model.style_prior_mu[s][None, :]
+    z_high = _f32((1.0 - strength) * z_high + strength * target)
+    return decode_grid(model, z_high, z_low, complexity=complexity)
+
+
+def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (z_high, z_low) that :func:`transfer` decodes, so tests can check z_low is kept."""
+    s = style_index(model, target_style)
+    _, z_low = encode_mean(model, grids)
+    return _f32(np.repeat(model.style_prior_mu[s][None, :], len(z_low), axis=0)), z_low
+
+
+def interpolate(model: DrumModel, grid_a: np.ndarray, grid_b: np.ndarray, n_steps: int = 8,
+                level: str = "both") -> np.ndarray:
+    """Bars [n_steps, 16, 9] walking from bar a to bar b in latent space.
+
+    ``level`` "high" moves only z_high (style; z_low stays a's), "low" moves
+    only z_low (variation; z_high stays a's), "both" moves both.
+    """
+    if level not in ("high", "low", "both"):
+        raise ValueError(f"level must be 'high', 'low' or 'both', got {level!r}")
+    (ha, la), (hb, lb) = encode_mean(model, grid_a), encode_mean(model, grid_b)
+    t = np.linspace(0.0, 1.0, n_steps)[:, None]
+    z_high = ha + t * (hb - ha) if level in ("high", "both") else np.repeat(ha, n_steps, axis=0)
+    z_low = la + t * (lb - la) if level in ("low", "both") else np.repeat(la, n_steps, axis=0)
+    return decode_grid(model, z_high, z_low)
+
+
+def blend(model: DrumModel, weights: dict[str, float], n: int, rng: np.random.Generator,
+          temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
+          temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
+    """Bars from a mixture of styles: z_high around the weighted mean of the style priors.
+
+    ``weights`` {style: weight >= 0}, normalised here, e.g. {"jazz": 0.7, "latin": 0.3}.
+    """
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError("blend weights must be non-negative and not all zero")
+    rows = [style_index(model, s) for s in weights]
+    w = np.array([weights[s] for s in weights], dtype=np.float64)
+    w /= w.sum()
+    mu = (w[:, None] * model.style_prior_mu[rows]).sum(axis=0)
+    std = (w[:, None] * np.exp(0.5 * model.style_prior_logvar[rows])).sum(axis=0)
+    z_high = _f32(mu + temperature_high * std * rng.standard_normal((n, len(mu))))
+    return decode_grid(model, z_high, sample_low(model, z_high, rng, temperature_low))
+
+
+def evolve(model: DrumModel, z_high: np.ndarray, n: int, rng: np.random.Generator,
+           temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
+    """``n`` bars [n, 16, 9] that share one z_high [4] (the same groove and style) with fresh z_low."""
+    z_high = np.repeat(_f32(z_high).reshape(1, -1), n, axis=0)
+    return decode_grid(model, z_high, sample_low(model, z_high, rng, temperature_low))
+
+
+def morph(model: DrumModel, style_a: str, style_b: str, n_bars: int, rng: np.random.Generator,
+          temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
+    """``n_bars`` bars gliding from style a to style b.
+
+    z_high walks from a's prior mean to b's; one z_low noise draw is shared, so
+    the variation stays put while the style changes under it.
+    """
+    a, b = style_index(model, style_a), style_index(model, style_b)
+    t = np.linspace(0.0, 1.0, n_bars)[:, None]
+    z_high = _f32(model.style_prior_mu[a] + t * (model.style_prior_mu[b] - model.style_prior_mu[a]))
+    noise = np.repeat(rng.standard_normal((1, model.prior_low(z_high[:1])[0].shape[1])), n_bars, axis=0)
+    return decode_grid(model, z_high, sample_low(model, z_high, rng, temperature_low, noise=noise))
+
+
+def hits_per_bar_by_complexity(model: DrumModel, style: str, n: int, seed: int = 0,
+                               settings: Sequence[float] = COMPLEXITY_SETTINGS) -> list[float]:
+    """Mean hits per bar of the same latents decoded at each complexity setting."""
+    z_high, z_low = sample_latents(model, style, n, np.random.default_rng(seed))
+    return [float(decode_grid(model, z_high, z_low, complexity=c).sum(axis=(1, 2)).mean()) for c in settings]
