@@ -1,0 +1,221 @@
+"""`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch).
+
+Heavy imports happen inside the commands so `drumgen --help` is instant. The live
+commands `ports` and `play` live in edgegen/cli/drumgen_live.py and are added here
+when that module is present.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import click
+
+from edgegen.cli.errors import FriendlyGroup
+from edgegen.runtime.drum_spec import STYLES
+
+STYLE = click.Choice(STYLES, case_sensitive=False)
+MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                      envvar="EDGEGEN_MODELS", help="Folder of NAME.onnx + NAME.onnx.json models [env EDGEGEN_MODELS; "
+                                                    "default: the models bundled with edgegen].")
+SEED = click.option("--seed", type=int, default=None, help="Random seed (default: a fresh one, printed so you can repeat it).")
+BPM = click.option("--bpm", type=click.FloatRange(20, 400), default=None, help="Tempo written to the MIDI file [default: 120].")
+SWING = click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
+                     help="Delay off-beat 16ths by swing/2 of a step (2/3 = triplet feel).")
+HUMANIZE = click.option("--humanize", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                        help="Beat accents, velocity jitter and microtiming, 0-1.")
+NOTE_MAP = click.option("--note-map", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help='JSON {instrument: pitch} for drum machines that are not General MIDI, e.g. {"kick": 35}.')
+COMPLEXITY = click.option("--complexity", type=click.FloatRange(-1, 1), default=0.0, show_default=True,
+                          help="Fewer (-1) or more (+1) hits.")
+PNG = click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                   help="Also write a piano-roll PNG.")
+
+
+def _seed(seed: int | None) -> int:
+    return random.SystemRandom().randrange(2**31) if seed is None else seed
+
+
+def _parse_blend(text: str) -> dict[str, float]:
+    """'jazz=0.7,latin=0.3' -> {'jazz': 0.7, 'latin': 0.3} (styles checked by the generator)."""
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            weights[name.strip().lower()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not STYLE=WEIGHT", param_hint="--blend") from None
+    return weights
+
+
+def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
+                   humanize: float, seed: int, note_map: Path | None) -> None:
+    """MIDI and/or PNG (each atomic), or the grid on the terminal when neither is asked for."""
+    from edgegen.runtime.drum_render import grid_text, save_piano_roll
+
+    if note_map is not None:  # check before writing anything
+        from edgegen.runtime.midi_io import load_note_map
+
+        note_map = load_note_map(note_map)
+    if out is not None:
+        generator.write_midi(grids, out, bpm=bpm or 120.0, swing=swing, humanize=humanize, seed=seed,
+                             note_map=note_map)
+    if png is not None:
+        save_piano_roll(grids, png)
+    if out is None and png is None:
+        click.echo(grid_text(grids))
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Drum grooves in five styles (rock, jazz, hiphop, latin, electronic) as MIDI, PNG or text.
+
+    \b
+    Examples:
+      drumgen sample --style jazz --bars 4 --seed 1 --out groove.mid
+      drumgen sample --style latin --bars 8 --evolve 4 --humanize 0.5 --swing 0.3 --out latin.mid --png latin.png
+      drumgen sample --blend jazz=0.7,latin=0.3 --bars 4 --out blend.mid
+      drumgen sample --style rock --morph-to electronic --bars 8 --out morph.mid
+      drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
+      drumgen show groove.mid
+      drumgen show --style hiphop --seed 3
+      drumgen ports
+      drumgen play --virtual edgegen --style jazz --bpm 96
+    """
+
+
+@main.command()
+@click.option("--style", "-s", type=STYLE, default=None, help="Style to play (required unless --blend).")
+@click.option("--bars", type=click.IntRange(1, 1024), default=1, show_default=True, help="Number of bars.")
+@SEED
+@click.option("--temperature", "-t", type=click.FloatRange(0.05, 5), default=1.0, show_default=True,
+              help="Variety: below 1 stays close to the style's typical groove, above 1 wanders.")
+@COMPLEXITY
+@click.option("--evolve", "every", type=click.IntRange(1, 1024), default=None,
+              help="Keep one groove and vary it every N bars (instead of independent bars).")
+@click.option("--morph-to", type=STYLE, default=None, help="Glide from --style to this style over the bars.")
+@click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
+@BPM
+@SWING
+@HUMANIZE
+@NOTE_MAP
+@MODELS
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="MIDI file to write (atomically). Without --out/--png the grid is printed.")
+@PNG
+def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, bpm, swing, humanize, note_map,
+           models_dir, out, png) -> None:
+    """Generate bars in a style and write them as MIDI (and/or a piano-roll PNG).
+
+    \b
+    Examples:
+      drumgen sample --style jazz --bars 4 --seed 1 --out groove.mid
+      drumgen sample --style hiphop --complexity 0.5 --png roll.png
+    """
+    from edgegen.runtime.drum_generator import DrumGenerator
+
+    if (style is None) == (blend is None):
+        raise click.UsageError("give either --style or --blend")
+    if blend is not None and (every or morph_to):
+        raise click.UsageError("--blend cannot be combined with --evolve or --morph-to")
+    if every and morph_to:
+        raise click.UsageError("choose one of --evolve and --morph-to")
+    seed = _seed(seed)
+    generator = DrumGenerator(models_dir)
+    if blend is not None:
+        grids = generator.blend(_parse_blend(blend), bars, seed)
+        what = f"blend {blend}"
+    elif morph_to is not None:
+        grids = generator.morph(style.lower(), morph_to.lower(), bars, seed)
+        what = f"{style} -> {morph_to}"
+    elif every is not None:
+        grids = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
+        what = f"{style}, new variation every {every} bars"
+    else:
+        grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
+        what = style
+    _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map)
+    written = " and ".join(str(p) for p in (out, png) if p is not None)
+    if written:
+        click.echo(f"wrote {written} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
+
+
+@main.command()
+@click.argument("midi_in", metavar="IN.mid", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "style", type=STYLE, required=True, help="Target style.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How far to move toward the target style (0 = unchanged groove, 1 = all the way).")
+@COMPLEXITY
+@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
+              help="MIDI channel of the drums in IN.mid.")
+@BPM
+@SWING
+@HUMANIZE
+@NOTE_MAP
+@MODELS
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="MIDI file to write (atomically).")
+@PNG
+def transfer(midi_in, style, strength, complexity, channel, bpm, swing, humanize, note_map, models_dir, out,
+             png) -> None:
+    """Restyle a drum MIDI file: keep its variation, move it to another style.
+
+    \b
+    Example:
+      drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
+    """
+    from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.midi_io import read_midi
+
+    track = read_midi(midi_in, channel=channel - 1)
+    generator = DrumGenerator(models_dir)
+    grids = generator.transfer(track.grids, style.lower(), strength=strength, complexity=complexity)
+    _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, 0, note_map)
+    click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {style})")
+
+
+@main.command()
+@click.argument("midi_in", metavar="[FILE.mid]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--style", "-s", type=STYLE, default=None, help="Show generated bars of this style instead of a file.")
+@click.option("--bars", type=click.IntRange(1, 64), default=1, show_default=True, help="Bars to generate with --style.")
+@SEED
+@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
+              help="MIDI channel of the drums in FILE.mid.")
+@MODELS
+def show(midi_in, style, bars, seed, channel, models_dir) -> None:
+    """Print drum bars in the terminal: a MIDI file's, or freshly generated ones (--style).
+
+    \b
+    Examples:
+      drumgen show groove.mid
+      drumgen show --style jazz --bars 2 --seed 4
+    """
+    from edgegen.runtime.drum_render import grid_text
+
+    if (midi_in is None) == (style is None):
+        raise click.UsageError("give a MIDI file or --style")
+    if midi_in is not None:
+        from edgegen.runtime.midi_io import read_midi
+
+        track = read_midi(midi_in, channel=channel - 1)
+        click.echo(grid_text(track.grids, title=f"{midi_in}: {len(track.grids)} bars at {track.bpm:g} BPM"))
+    else:
+        from edgegen.runtime.drum_generator import DrumGenerator
+
+        seed = _seed(seed)
+        grids = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
+        click.echo(grid_text(grids, title=f"{style}, seed {seed}"))
+
+
+try:  # the live commands are their own module (and issue); drumgen works without them
+    from edgegen.cli.drumgen_live import play, ports
+
+    main.add_command(ports, "ports")
+    main.add_command(play, "play")
+except ModuleNotFoundError as missing:
+    if missing.name != "edgegen.cli.drumgen_live":
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""`fontgen`: capital letters in learned font styles, drawn by a bundled ONNX model (no torch).
+
+Heavy imports (numpy, onnxruntime, Pillow) happen inside the commands, so
+`fontgen --help` is instant.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegen.cli.errors import FriendlyGroup, LetterParam
+
+OUT = click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                   help="Output file (written atomically: complete or not at all).")
+SEED = click.option("--seed", type=int, default=0, show_default=True,
+                    help="Style seed: the same seed gives the same style (one z) for every letter.")
+MODEL = click.option("--model", default=None, metavar="NAME",
+                     help="Letter model name (see `fontgen models`); default: the bundled conditional model.")
+MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                      envvar="EDGEGEN_MODELS", help="Folder of NAME.onnx + NAME.onnx.json models [env EDGEGEN_MODELS; "
+                                                    "default: the models bundled with edgegen].")
+SCALE = click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
+                     help="Enlarge by this factor (nearest neighbour: crisp pixels).")
+INVERT = click.option("--invert", is_flag=True, help="White ink on black instead of black ink on white.")
+
+
+def _generator(model: str | None, models_dir: Path | None):
+    from edgegen.runtime.font_generator import FontGenerator
+
+    return FontGenerator(model, models_dir)
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Draw capital letters A-Z in learned font styles (28x28, onnxruntime only).
+
+    \b
+    Examples:
+      fontgen render --letter Q --out q.png
+      fontgen render --letter Q --seed 7 --scale 8 --out q_big.png
+      fontgen word HELLO --seed 3 --scale 4 --out hello.png
+      fontgen alphabet --seed 3 --out alphabet.png
+      fontgen interpolate --from O --to Q --steps 8 --out o_to_q.png
+      fontgen sample --n 1000 --model letters_vanilla --out samples.npy
+      fontgen models
+    """
+
+
+@main.command()
+@click.option("--letter", "-l", type=LetterParam(), required=True, help="The letter to draw, A-Z.")
+@SEED
+@MODEL
+@MODELS
+@SCALE
+@INVERT
+@OUT
+def render(letter: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
+           out: Path) -> None:
+    """Draw one letter as a PNG.
+
+    \b
+    Example:
+      fontgen render --letter Q --seed 7 --scale 8 --out q.png
+    """
+    from edgegen.runtime.font_generator import save_png
+
+    generator = _generator(model, models_dir)
+    save_png(generator.render(letter, seed), out, scale, invert)
+    click.echo(f"wrote {out} ({letter}, seed {seed}, {generator.name})")
+
+
+@main.command()
+@click.argument("text")
+@SEED
+@MODEL
+@MODELS
+@SCALE
+@INVERT
+@OUT
+def word(text: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
+         out: Path) -> None:
+    """Draw TEXT (letters A-Z and spaces) in one consistent style.
+
+    \b
+    Example:
+      fontgen word "EDGE GEN" --seed 3 --scale 4 --out edgegen.png
+    """
+    from edgegen.runtime.font_generator import letter_index, save_png, tile
+
+    for ch in text:
+        if ch != " ":
+            letter_index(ch)  # fail on a bad character before loading the model
+    generator = _generator(model, models_dir)
+    save_png(tile(generator.word(text, seed), gap=0), out, scale, invert)
+    click.echo(f"wrote {out} ({text!r}, seed {seed}, {generator.name})")
+
+
+@main.command()
+@click.option("--columns", type=click.IntRange(1, 26), default=13, show_default=True, help="Letters per row.")
+@SEED
+@MODEL
+@MODELS
+@SCALE
+@INVERT
+@OUT
+def alphabet(columns: int, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
+             out: Path) -> None:
+    """Draw A-Z in one style as a PNG grid.
+
+    \b
+    Example:
+      fontgen alphabet --seed 3 --scale 4 --out alphabet.png
+    """
+    from edgegen.runtime.font_generator import save_png, tile
+
+    generator = _generator(model, models_dir)
+    save_png(tile(generator.alphabet(seed), columns), out, scale, invert)
+    click.echo(f"wrote {out} (A-Z, seed {seed}, {generator.name})")
+
+
+@main.command()
+@click.option("--from", "letter_a", type=LetterParam(), required=True, help="Start letter.")
+@click.option("--to", "letter_b", type=LetterParam(), required=True, help="End letter.")
+@click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Images in the strip.")
+@SEED
+@MODEL
+@MODELS
+@SCALE
+@INVERT
+@OUT
+def interpolate(letter_a: str, letter_b: str, steps: int, seed: int, model: str | None, models_dir: Path | None,
+                scale: int, invert: bool, out: Path) -> None:
+    """Morph one letter into another in one style (the letter label is blended), as a PNG strip.
+
+    \b
+    Example:
+      fontgen interpolate --from O --to Q --steps 8 --scale 4 --out o_to_q.png
+    """
+    from edgegen.runtime.font_generator import save_png, tile
+
+    generator = _generator(model, models_dir)
+    save_png(tile(generator.interpolate(letter_a, letter_b, steps, seed)), out, scale, invert)
+    click.echo(f"wrote {out} ({letter_a} -> {letter_b}, {steps} steps, seed {seed}, {generator.name})")
+
+
+@main.command()
+@click.option("--n", "count", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="Number of images.")
+@SEED
+@MODEL
+@MODELS
+@OUT
+def sample(count: int, seed: int, model: str | None, models_dir: Path | None, out: Path) -> None:
+    """Random samples, each its own style (and, for conditional models, a random letter).
+
+    OUT.npy gets float32 [N, 28, 28] with ink = 1 (what the metrics use); OUT.png gets a grid
+    image (black on white).
+
+    \b
+    Example:
+      fontgen sample --n 1000 --model letters_vanilla --seed 1 --out samples.npy
+    """
+    import numpy as np
+
+    from edgegen.runtime.files import atomic_output
+    from edgegen.runtime.font_generator import save_png, tile
+
+    if out.suffix.lower() not in (".npy", ".png"):
+        raise click.BadParameter(f"{out} must end in .npy or .png", param_hint="--out")
+    generator = _generator(model, models_dir)
+    images = generator.sample(count, seed)
+    if out.suffix.lower() == ".png":
+        save_png(tile(images, columns=int(np.ceil(np.sqrt(count)))), out)
+    else:
+        with atomic_output(out, suffix=".npy") as tmp:
+            np.save(tmp, images.astype(np.float32))
+    click.echo(f"wrote {out} ({count} samples, seed {seed}, {generator.name})")
+
+
+@main.command()
+@MODELS
+def models(models_dir: Path | None) -> None:
+    """List the available models (name, kind, variant, key metrics) and mark the default.
+
+    \b
+    Example:
+      fontgen models
+      fontgen models --models ./my_models
+    """
+    from edgegen.runtime.font_generator import default_letter_model
+    from edgegen.runtime.onnx_model import ModelError, available_models, models_dir as resolve, read_sidecar
+
+    folder = resolve(models_dir)
+    names = available_models(folder)
+    if not names:
+        raise click.ClickException(f"no models in {folder}")
+    try:
+        default = default_letter_model(folder)
+    except ModelError:
+        default = None
+    click.echo(f"models in {folder}:")
+    for name in names:
+        try:
+            spec = read_sidecar(folder / f"{name}.onnx")
+        except ModelError as error:
+            click.echo(f"  {name:32s} UNUSABLE: {error}")
+            continue
+        keys = ("label_accuracy", "coverage", "val_accuracy", "test_f1", "accuracy")
+        metrics = ", ".join(f"{k} {spec.metrics[k]:.3g}" for k in keys
+                            if isinstance(spec.metrics.get(k), (int, float)))
+        mark = " (default)" if name == default else ""
+        click.echo(f"  {name:32s} {spec.kind:22s} {metrics}{mark}")
+
+
+if __name__ == "__main__":
+    main()

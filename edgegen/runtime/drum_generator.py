@@ -1,0 +1,181 @@
+"""Drum bars from the exported hierarchical VAE, with onnxruntime and numpy only.
+
+:class:`OnnxDrumModel` is the onnxruntime implementation of the ``DrumModel``
+protocol, so every control in :mod:`edgegen.runtime.drum_controls` (style
+sampling, transfer, interpolation, blend, evolve, morph, complexity) runs here
+exactly as it was measured in training. :class:`DrumGenerator` is the facade the
+commands and the live player use: seeds in, bool grids [bars, 16, 9] out.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgegen.runtime import drum_controls as controls
+from edgegen.runtime.drum_controls import UnknownStyleError
+from edgegen.runtime.onnx_model import ModelError, OnnxModel
+
+ENCODER, PRIOR_LOW, DECODER = "drum_encoder", "drum_prior_low", "drum_decoder"
+STYLE_CLASSIFIER = "drum_style_classifier"
+
+__all__ = ["DrumGenerator", "OnnxDrumModel", "UnknownStyleError"]
+
+
+class OnnxDrumModel:
+    """The three drum graphs behind the ``DrumModel`` protocol.
+
+    The encoder is loaded on first use: sampling (the live player's path) needs
+    only the prior and the decoder. All three must come from one checkpoint (same
+    sidecar ``group``), or the latents would mean different things to each.
+    """
+
+    def __init__(self, models_dir: str | os.PathLike | None = None):
+        self._models_dir = models_dir
+        self._decoder = OnnxModel.by_name(DECODER, models_dir)
+        self._prior_low = self._load(PRIOR_LOW)
+        self._encoder: OnnxModel | None = None
+        spec = self._decoder.spec
+        self.styles: list[str] = list(spec.styles)
+        self.style_prior_mu = np.asarray(spec.style_prior_mu, dtype=np.float32)
+        self.style_prior_logvar = np.asarray(spec.style_prior_logvar, dtype=np.float32)
+        self.z_high, self.z_low = spec.latent["z_high"], spec.latent["z_low"]
+        if self.style_prior_mu.shape != (len(self.styles), self.z_high) or \
+                self.style_prior_logvar.shape != self.style_prior_mu.shape:
+            raise ModelError(f"corrupt sidecar for {self._decoder.path}: style priors do not match "
+                             f"{len(self.styles)} styles x z_high {self.z_high}")
+
+    def _load(self, name: str) -> OnnxModel:
+        model = OnnxModel.by_name(name, self._models_dir)
+        if model.spec.group != self._decoder.spec.group:
+            raise ModelError(f"{model.path} and {self._decoder.path} come from different trainings "
+                             f"(sidecar group {model.spec.group[:12]}... vs {self._decoder.spec.group[:12]}...)")
+        return model
+
+    @property
+    def spec(self):
+        """The decoder's sidecar (variant, config, metrics, instruments)."""
+        return self._decoder.spec
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._encoder is None:
+            self._encoder = self._load(ENCODER)
+        mu_high, logvar_high, mu_low, logvar_low = self._encoder.run(grid=x)
+        return mu_high, logvar_high, mu_low, logvar_low
+
+    def prior_low(self, z_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu_low, logvar_low = self._prior_low.run(z_high=z_high)
+        return mu_low, logvar_low
+
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
+        return self._decoder.run(z_high=z_high, z_low=z_low)[0]
+
+
+def _temperatures(defaults: dict[str, Any], temperature: float, temperature_high: float | None,
+                  temperature_low: float | None) -> tuple[float, float]:
+    """One ``temperature`` scales both latent spreads around their tuned defaults; either can be set alone."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    base_high = float(defaults.get("temperature_high", controls.DEFAULT_TEMPERATURE_HIGH))
+    base_low = float(defaults.get("temperature_low", controls.DEFAULT_TEMPERATURE_LOW))
+    high = base_high * temperature if temperature_high is None else temperature_high
+    low = base_low * temperature if temperature_low is None else temperature_low
+    if high < 0 or low < 0:
+        raise ValueError("temperatures must not be negative")
+    return high, low
+
+
+def _check_bars(bars: int) -> None:
+    if bars < 1:
+        raise ValueError(f"bars must be at least 1, got {bars}")
+
+
+class DrumGenerator:
+    """Drum bars by style: sample, evolve, morph, blend, transfer, interpolate, and MIDI files.
+
+    Every method returns bool grids [bars, 16, 9] (instruments in drum_spec.INSTRUMENTS
+    order) and is repeatable for a given ``seed`` (None = fresh randomness).
+    """
+
+    def __init__(self, models_dir: str | os.PathLike | None = None):
+        self.model = OnnxDrumModel(models_dir)
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.model.styles)
+
+    def check_style(self, style: str) -> str:
+        """``style`` if the model knows it; UnknownStyleError listing the styles otherwise."""
+        controls.style_index(self.model, style)
+        return style
+
+    def sample(self, style: str, bars: int = 1, seed: int | None = None, temperature: float = 1.0,
+               temperature_high: float | None = None, temperature_low: float | None = None,
+               complexity: float = 0.0) -> np.ndarray:
+        """``bars`` independent bars of ``style``. ``temperature`` widens (>1) or narrows (<1) the
+        variety; ``complexity`` in [-1, 1] removes or adds hits."""
+        _check_bars(bars)
+        high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
+        return controls.sample_style(self.model, style, bars, np.random.default_rng(seed), high, low, complexity)
+
+    def evolve(self, style: str, bars: int, seed: int | None = None, every: int = 4, temperature: float = 1.0,
+               temperature_high: float | None = None, temperature_low: float | None = None) -> np.ndarray:
+        """One groove (one z_high) for all ``bars``, with a new variation (z_low) every ``every`` bars."""
+        _check_bars(bars)
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
+        rng = np.random.default_rng(seed)
+        z_high, _ = controls.sample_latents(self.model, style, 1, rng, high, low)
+        variations = controls.evolve(self.model, z_high[0], -(-bars // every), rng, low)
+        return np.repeat(variations, every, axis=0)[:bars]
+
+    def morph(self, style_from: str, style_to: str, bars: int, seed: int | None = None) -> np.ndarray:
+        """``bars`` bars gliding from one style to another (z_high walks between the style priors)."""
+        _check_bars(bars)
+        return controls.morph(self.model, style_from, style_to, bars, np.random.default_rng(seed))
+
+    def blend(self, weights: dict[str, float], bars: int = 1, seed: int | None = None) -> np.ndarray:
+        """Bars from a weighted mixture of styles, e.g. {"jazz": 0.7, "latin": 0.3}."""
+        _check_bars(bars)
+        return controls.blend(self.model, weights, bars, np.random.default_rng(seed))
+
+    def transfer(self, grids: np.ndarray, style: str, seed: int | None = None, strength: float = 1.0,
+                 complexity: float = 0.0) -> np.ndarray:
+        """Restyle bars [n, 16, 9]: keep their variation (z_low), move z_high to ``style``.
+
+        Deterministic (posterior means); ``seed`` is accepted for a uniform API.
+        """
+        grids = np.asarray(grids, dtype=np.float32).reshape(-1, 16, 9)
+        return controls.transfer(self.model, grids, style, strength, complexity)
+
+    def interpolate(self, grid_a: np.ndarray, grid_b: np.ndarray, steps: int = 8, level: str = "both") -> np.ndarray:
+        """``steps`` bars walking from bar a to bar b through latent space."""
+        return controls.interpolate(self.model, np.asarray(grid_a, np.float32), np.asarray(grid_b, np.float32),
+                                    steps, level)
+
+    def interpolate_styles(self, style_a: str, style_b: str, steps: int = 8, seed: int | None = None) -> np.ndarray:
+        """``steps`` bars from style a to style b (the same as :meth:`morph`)."""
+        return self.morph(style_a, style_b, steps, seed)
+
+    def write_midi(self, grids: np.ndarray, path: str | os.PathLike, bpm: float = 120, swing: float = 0.0,
+                   humanize: float = 0.0, seed: int | None = None,
+                   note_map: dict[str, int] | str | os.PathLike | None = None) -> None:
+        """Write bars as a General MIDI drum file (channel 10), atomically.
+
+        ``note_map`` is {instrument: pitch} or the path of such a JSON file (drum machines
+        that do not follow GM).
+        """
+        from edgegen.runtime import midi_io
+
+        if note_map is not None and not isinstance(note_map, dict):
+            note_map = midi_io.load_note_map(note_map)
+        midi_io.write_midi(Path(path), grids, bpm=bpm, swing=swing, humanize=humanize, seed=seed,
+                           note_map=note_map)
+
+    def describe(self) -> dict[str, Any]:
+        """What the loaded model is: variant, latent sizes, styles, metrics."""
+        spec = self.model.spec
+        return {"variant": spec.variant, "latent": spec.latent, "styles": self.styles, "metrics": spec.metrics}

@@ -1,0 +1,53 @@
+"""Tiny untrained checkpoints in the training code's own formats, for export and runtime tests.
+
+Built from the training constructors (so an architecture change reaches these
+tests) with random weights and perturbed BatchNorm statistics (so parity is
+tested on non-trivial numbers), in well under a second.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+LETTER_VARIANTS = {"conditional_stabilised": True, "vanilla": False}  # variant -> conditional
+
+
+def _perturb_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
+    for layer in module.modules():
+        if isinstance(layer, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            layer.running_mean.copy_(0.1 * torch.randn(layer.running_mean.shape, generator=generator))
+            layer.running_var.copy_(0.5 + torch.rand(layer.running_var.shape, generator=generator))
+
+
+def make_runs(root: Path, seed: int = 0) -> Path:
+    """Write RUNS-style checkpoints under ``root``: two letter GANs, the classifier, the drum VAE and
+    the style classifier. Returns ``root``."""
+    from edgegen.training import drum_vae, gan, letter_classifier, style_classifier
+    from edgegen.training.common import save_checkpoint, set_threads
+
+    set_threads(1)
+    torch.manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed)
+    for variant, conditional in LETTER_VARIANTS.items():
+        config = gan.GanConfig(z_dim=8, g_channels=8, g_mid_channels=4, conditional=conditional)
+        generator = gan.build_generator(config)
+        _perturb_batchnorm(generator, noise)
+        save_checkpoint({"kind": gan.KIND, "variant": variant, "config": asdict(config), "epoch": 1,
+                         "generator": generator.state_dict(), "ema_generator": None,
+                         "metrics": {"coverage": 0.5}}, root / "letters" / variant / "checkpoint.pt")
+    config = letter_classifier.ClassifierConfig(channels1=4, channels2=4, hidden=8)
+    classifier = letter_classifier.build_classifier(config)
+    save_checkpoint({"kind": letter_classifier.KIND, "variant": "classifier", "config": asdict(config),
+                     "epoch": 1, "model": classifier.state_dict(), "val_accuracy": 0.0},
+                    root / "letters" / "classifier" / "checkpoint.pt")
+    vae_config = drum_vae.VARIANTS["tiny"]
+    vae = drum_vae.HierarchicalDrumVAE(vae_config)
+    save_checkpoint({"variant": "tiny", "config": asdict(vae_config), "epoch": 1, "model": vae.state_dict(),
+                     "metrics": {"test_f1": 0.1}}, root / "drums" / "vae" / "checkpoint.pt")
+    style_config = style_classifier.CLASSIFIER_VARIANTS["tiny"]
+    styles = style_classifier.StyleClassifier(style_config)
+    save_checkpoint({"variant": "tiny", "config": asdict(style_config), "epoch": 1, "model": styles.state_dict()},
+                    root / "drums" / "style_classifier" / "checkpoint.pt")
+    return root
