@@ -44,6 +44,9 @@ def make_runs(root: Path, seed: int = 0) -> Path:
                     root / "letters" / "classifier" / "checkpoint.pt")
     vae_config = drum_vae.VARIANTS["tiny"]
     vae = drum_vae.HierarchicalDrumVAE(vae_config)
+    with torch.no_grad():  # wider weights than the init: sparse, latent-dependent grids (untrained ones are all hits)
+        for parameter in vae.decoder.parameters():
+            parameter.normal_(0.0, 0.3, generator=noise)
     save_checkpoint({"variant": "tiny", "config": asdict(vae_config), "epoch": 1, "model": vae.state_dict(),
                      "metrics": {"test_f1": 0.1}}, root / "drums" / "vae" / "checkpoint.pt")
     style_config = style_classifier.CLASSIFIER_VARIANTS["tiny"]
@@ -51,3 +54,37 @@ def make_runs(root: Path, seed: int = 0) -> Path:
     save_checkpoint({"variant": "tiny", "config": asdict(style_config), "epoch": 1, "model": styles.state_dict()},
                     root / "drums" / "style_classifier" / "checkpoint.pt")
     return root
+
+
+_EXPORTED: dict[str, Path] = {}
+
+
+def exported_models() -> tuple[Path, Path]:
+    """(runs, models): tiny checkpoints and their ONNX export, built once per test session.
+
+    Cached in a module global (pytest imports this helper once), removed at exit.
+    Tests must copy the models folder before damaging anything in it.
+    """
+    if not _EXPORTED:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="edgegen_tiny_"))
+        atexit.register(shutil.rmtree, root, True)
+        runs = make_runs(root / "runs")
+        export_runs(runs, root / "models")
+        _EXPORTED.update(runs=runs, models=root / "models")
+    return _EXPORTED["runs"], _EXPORTED["models"]
+
+
+def export_runs(runs: Path, out: Path) -> list[dict]:
+    """Export every tiny checkpoint the way `python -m edgegen.export all --no-int8` does."""
+    from click.testing import CliRunner
+
+    from edgegen.export.__main__ import main
+
+    result = CliRunner().invoke(main, ["all", "--runs", str(runs), "--out", str(out), "--no-int8"])
+    if result.exit_code != 0:
+        raise RuntimeError(f"tiny export failed: {result.output}") from result.exception
+    return sorted(out.glob("*.onnx.json"))

@@ -118,7 +118,8 @@ class DrumGenerator:
         variety; ``complexity`` in [-1, 1] removes or adds hits."""
         _check_bars(bars)
         high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
-        return controls.sample_style(self.model, style, bars, np.random.default_rng(seed), high, low, complexity)
+        return controls.sample_style(self.model, style, bars, np.random.default_rng(seed), temperature_high=high,
+                                     temperature_low=low, complexity=complexity)
 
     def evolve(self, style: str, bars: int, seed: int | None = None, every: int = 4, temperature: float = 1.0,
                temperature_high: float | None = None, temperature_low: float | None = None) -> np.ndarray:
@@ -128,8 +129,8 @@ class DrumGenerator:
             raise ValueError(f"every must be at least 1, got {every}")
         high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
         rng = np.random.default_rng(seed)
-        z_high, _ = controls.sample_latents(self.model, style, 1, rng, high, low)
-        variations = controls.evolve(self.model, z_high[0], -(-bars // every), rng, low)
+        z_high, _ = controls.sample_latents(self.model, style, 1, rng, temperature_high=high, temperature_low=low)
+        variations = controls.evolve(self.model, z_high[0], -(-bars // every), rng, temperature_low=low)
         return np.repeat(variations, every, axis=0)[:bars]
 
     def morph(self, style_from: str, style_to: str, bars: int, seed: int | None = None) -> np.ndarray:
@@ -149,12 +150,12 @@ class DrumGenerator:
         Deterministic (posterior means); ``seed`` is accepted for a uniform API.
         """
         grids = np.asarray(grids, dtype=np.float32).reshape(-1, 16, 9)
-        return controls.transfer(self.model, grids, style, strength, complexity)
+        return controls.transfer(self.model, grids, style, strength=strength, complexity=complexity)
 
     def interpolate(self, grid_a: np.ndarray, grid_b: np.ndarray, steps: int = 8, level: str = "both") -> np.ndarray:
         """``steps`` bars walking from bar a to bar b through latent space."""
         return controls.interpolate(self.model, np.asarray(grid_a, np.float32), np.asarray(grid_b, np.float32),
-                                    steps, level)
+                                    n_steps=steps, level=level)
 
     def interpolate_styles(self, style_a: str, style_b: str, steps: int = 8, seed: int | None = None) -> np.ndarray:
         """``steps`` bars from style a to style b (the same as :meth:`morph`)."""

@@ -1,0 +1,161 @@
+"""FontGenerator and DrumGenerator behave as documented, and the ONNX drum model equals the torch one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tiny_runs import exported_models
+
+from edgegen.runtime import drum_controls
+from edgegen.runtime.drum_generator import DrumGenerator, UnknownStyleError
+from edgegen.runtime.drum_render import grid_text, piano_roll
+from edgegen.runtime.font_generator import (
+    DEFAULT_LETTER_MODEL, FontGenerator, UnknownLetterError, default_letter_model, save_png, tile, to_pixels,
+)
+from edgegen.runtime.onnx_model import ModelError
+
+
+@pytest.fixture(scope="module")
+def fonts():
+    return FontGenerator(models_dir=exported_models()[1])
+
+
+@pytest.fixture(scope="module")
+def drums():
+    return DrumGenerator(exported_models()[1])
+
+
+# ----------------------------------------------------------------------------- letters
+
+
+def test_default_model_is_the_conditional_one(fonts):
+    assert default_letter_model(exported_models()[1]) == DEFAULT_LETTER_MODEL
+    assert fonts.name == DEFAULT_LETTER_MODEL and fonts.conditional
+
+
+def test_render_is_repeatable_per_seed_and_varies_across_seeds(fonts):
+    a, b, c = fonts.render("Q", seed=1), fonts.render("q", seed=1), fonts.render("Q", seed=2)
+    assert a.shape == (28, 28) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_a_word_uses_one_style_for_every_letter(fonts):
+    word = fonts.word("AB A", seed=5)
+    assert word.shape == (4, 28, 28)
+    assert np.allclose(word[0], fonts.render("A", seed=5), atol=1e-6)
+    assert np.allclose(word[1], fonts.render("B", seed=5), atol=1e-6)
+    assert np.array_equal(word[0], word[3])
+    assert not word[2].any()  # the space
+
+
+def test_alphabet_is_the_26_letters_in_one_style(fonts):
+    alphabet = fonts.alphabet(seed=3)
+    assert alphabet.shape == (26, 28, 28)
+    assert np.allclose(alphabet[16], fonts.render("Q", seed=3), atol=1e-6)
+
+
+def test_interpolation_starts_and_ends_at_the_two_letters(fonts):
+    strip = fonts.interpolate("O", "Q", steps=5, seed=4)
+    assert strip.shape == (5, 28, 28)
+    assert np.allclose(strip[0], fonts.render("O", seed=4), atol=1e-6)
+    assert np.allclose(strip[-1], fonts.render("Q", seed=4), atol=1e-6)
+
+
+def test_unknown_letters_are_refused(fonts):
+    for bad in ("1", "É", "AB", ""):
+        with pytest.raises(UnknownLetterError):
+            fonts.render(bad)
+    with pytest.raises(UnknownLetterError, match="only the letters A-Z"):
+        fonts.word("HI!")
+
+
+def test_unconditional_samples_and_refusal_to_pick_a_letter():
+    vanilla = FontGenerator("letters_vanilla", exported_models()[1])
+    samples = vanilla.sample(300, seed=0, batch=128)
+    assert samples.shape == (300, 28, 28) and samples.dtype == np.float32
+    assert np.array_equal(samples, vanilla.sample(300, seed=0))
+    with pytest.raises(ModelError, match="unconditional"):
+        vanilla.render("A")
+
+
+def test_png_is_black_ink_on_white_scaled_and_invertible(tmp_path):
+    image = np.zeros((28, 28), np.float32)
+    image[10:12, 3:5] = 1.0  # ink
+    save_png(image, tmp_path / "a.png", scale=3)
+    pixels = np.asarray(Image.open(tmp_path / "a.png"))
+    assert pixels.shape == (84, 84)
+    assert pixels[0, 0] == 255 and pixels[30, 9] == 0 and pixels[35, 14] == 0
+    assert to_pixels(image, invert=True)[10, 3] == 255 and to_pixels(image, invert=True)[0, 0] == 0
+    assert tile(np.ones((3, 28, 28)), columns=2, gap=2).shape == (58, 58)
+
+
+# ----------------------------------------------------------------------------- drums
+
+
+def test_sample_is_bool_bars_repeatable_per_seed(drums):
+    grids = drums.sample("jazz", bars=4, seed=1)
+    assert grids.shape == (4, 16, 9) and grids.dtype == bool
+    assert np.array_equal(grids, drums.sample("jazz", bars=4, seed=1))
+    assert not np.array_equal(grids, drums.sample("jazz", bars=4, seed=2))
+
+
+def test_unknown_style_is_a_value_error_listing_the_styles(drums):
+    with pytest.raises(UnknownStyleError) as info:
+        drums.sample("polka")
+    assert isinstance(info.value, ValueError)
+    assert "rock" in str(info.value) and "electronic" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_complexity_only_adds_hits(drums):
+    counts = [drums.sample("rock", bars=16, seed=0, complexity=c).sum() for c in (-1.0, 0.0, 1.0)]
+    assert counts[0] <= counts[1] <= counts[2] and counts[0] < counts[2]
+
+
+def test_evolve_keeps_each_variation_for_every_bars(drums):
+    grids = drums.evolve("latin", bars=6, seed=3, every=2)
+    assert grids.shape == (6, 16, 9)
+    assert np.array_equal(grids[0], grids[1]) and np.array_equal(grids[2], grids[3])
+
+
+def test_morph_blend_transfer_interpolate_shapes(drums):
+    assert drums.morph("rock", "jazz", bars=5, seed=0).shape == (5, 16, 9)
+    assert drums.blend({"jazz": 0.7, "latin": 0.3}, bars=3, seed=0).shape == (3, 16, 9)
+    source = drums.sample("rock", bars=2, seed=9)
+    assert drums.transfer(source, "latin").shape == (2, 16, 9)
+    assert drums.interpolate(source[0], source[1], steps=4).shape == (4, 16, 9)
+    with pytest.raises(UnknownStyleError):
+        drums.blend({"polka": 1.0})
+
+
+def test_onnx_drum_model_gives_the_torch_model_s_bars():
+    """Downstream parity of the whole sampling and transfer paths: identical grids."""
+    from edgegen.training.drum_vae import TorchDrumModel, load_vae
+
+    runs, models = exported_models()
+    torch_model = TorchDrumModel(load_vae(runs / "drums" / "vae" / "checkpoint.pt")[0])
+    onnx_model = DrumGenerator(models).model
+    for style in onnx_model.styles:
+        a = drum_controls.sample_style(torch_model, style, 64, np.random.default_rng(1))
+        b = drum_controls.sample_style(onnx_model, style, 64, np.random.default_rng(1))
+        assert np.array_equal(a, b)
+    grids = drum_controls.sample_style(torch_model, "rock", 7, np.random.default_rng(2))
+    assert np.array_equal(drum_controls.transfer(torch_model, grids, "jazz"),
+                          drum_controls.transfer(onnx_model, grids, "jazz"))
+
+
+def test_midi_round_trip(drums, tmp_path):
+    from edgegen.runtime.midi_io import read_grids
+
+    grids = drums.sample("hiphop", bars=3, seed=4)
+    drums.write_midi(grids, tmp_path / "g.mid", bpm=96)
+    assert np.array_equal(read_grids(tmp_path / "g.mid"), grids)
+
+
+def test_grid_views(drums):
+    grids = drums.sample("rock", bars=2, seed=0)
+    text = grid_text(grids)
+    assert text.count("kick") == 2 and text.count("x") == grids.sum()
+    roll = piano_roll(grids, cell=4)
+    assert roll.shape == (9 * 4, 32 * 4, 3) and roll.dtype == np.uint8
