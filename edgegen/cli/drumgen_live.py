@@ -1,0 +1,171 @@
+"""`drumgen ports` and `drumgen play`: generated grooves, live, to a DAW or drum machine.
+
+Registered on the `drumgen` group by edgegen/cli/drumgen.py. Heavy imports
+(numpy, onnxruntime, mido backends) happen inside the commands, so `--help` is
+instant, and every expected failure ends as one `Error: ...` line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegen.runtime.drum_spec import STYLES
+
+DAW_EXAMPLE = """\b
+Connecting to a DAW (Linux, JACK; ALSA, CoreMIDI and Windows MIDI work the same way):
+  jackd -d dummy -r 48000 -p 64 &          # or your usual JACK setup
+  export MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK
+  drumgen play --virtual edgegen --style jazz --bpm 96 --mode evolve
+  # then pick "edgegen" as the MIDI input of a drum track in your DAW
+  # (Ardour, Bitwig, Reaper, Carla...), or: jack_connect edgegen:edgegen <synth>:midi_in
+\b
+Driving another program's input port instead:
+  drumgen ports                            # 0: 'Hydrogen:midi_in' ...
+  drumgen play --port hydrogen --style rock --bpm 120 --clock
+"""
+
+
+def _fail(error: BaseException) -> click.ClickException:
+    text = str(error).strip() or type(error).__name__
+    return click.ClickException(text.splitlines()[0])
+
+
+@click.command()
+def ports() -> None:
+    """List MIDI output ports (use the name, a part of it, or the number with `play --port`).
+
+    The MIDI system follows mido's MIDO_BACKEND variable, e.g.
+    MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK for JACK.
+    """
+    from edgegen.runtime import midi_ports
+
+    try:
+        names = midi_ports.list_output_ports()
+    except midi_ports.MidiPortError as error:
+        raise _fail(error) from None
+    if not names:
+        click.echo("No MIDI output ports. Make one with `drumgen play --virtual edgegen` and connect your DAW to it.",
+                   err=True)
+    for index, name in enumerate(names):
+        click.echo(f"{index}: {name}")
+
+
+def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | None, models_dir: Path | None,
+           pattern: Path | None):
+    """The bar iterator for the chosen mode (models and files are checked here, before any port opens)."""
+    import numpy as np
+
+    from edgegen.runtime import bar_source, midi_io
+
+    if pattern is not None:
+        return bar_source.pattern_grids(midi_io.read_grids(pattern, channel=None))
+    from edgegen.runtime.drum_generator import DrumGenerator
+
+    model = DrumGenerator(models_dir).model
+    rng = np.random.default_rng(seed)
+    if mode == "morph":
+        return bar_source.morph_grids(model, style, to_style, every, every, rng)
+    if mode == "evolve":
+        return bar_source.evolve_grids(model, style, every, rng)
+    return bar_source.loop_grids(model, style, rng)
+
+
+@click.command(epilog=DAW_EXAMPLE)
+@click.option("--port", "port_name", metavar="NAME", help="Play into another program's MIDI input: a name, a unique "
+              "part of one, or a number from `drumgen ports`.")
+@click.option("--virtual", metavar="NAME", help="Open a MIDI output port called NAME for a DAW to connect to.")
+@click.option("--style", type=click.Choice(STYLES), default="rock", show_default=True, help="Drum style.")
+@click.option("--bpm", type=click.FloatRange(20, 300), default=120.0, show_default=True, help="Tempo, 20-300.")
+@click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
+              help="Delay off-beat 16ths by SWING/2 of a step (2/3 = triplet feel), 0-0.75.")
+@click.option("--humanize", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Human feel 0-1: beat accents, velocity and timing variation (within a quarter step).")
+@click.option("--bars", type=click.IntRange(min=1), default=None, help="Stop after N bars [default: until Ctrl-C].")
+@click.option("--mode", type=click.Choice(["loop", "evolve", "morph"]), default="loop", show_default=True,
+              help="loop: repeat one bar; evolve: new variation every --every bars, same groove; "
+                   "morph: glide from --style to --to over --every bars, then evolve there.")
+@click.option("--every", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Bars per variation (evolve) or bars of the glide (morph).")
+@click.option("--to", "to_style", type=click.Choice(STYLES), default=None, help="Target style of --mode morph.")
+@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
+              help="MIDI channel 1-16 (10 = General MIDI drums).")
+@click.option("--map", "note_map", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='JSON note map for a drum machine, e.g. {"kick": 36, "snare": 40}; unnamed instruments keep GM.')
+@click.option("--clock", is_flag=True, help="Also send MIDI clock (24 per beat) with start and stop, "
+              "so a DAW or drum machine can follow the tempo.")
+@click.option("--seed", type=int, default=None, help="Seed for repeatable grooves [default: fresh each run].")
+@click.option("--pattern", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Play the bars of this MIDI file (drums quantised to 16ths) in a loop instead of generating.")
+@click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="EDGEGEN_MODELS", help="Folder of exported models [env EDGEGEN_MODELS; default: bundled].")
+@click.option("--realtime/--no-realtime", default=True, show_default=True,
+              help="Ask the OS for real-time scheduling priority while playing (used only if allowed).")
+def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swing: float, humanize: float,
+         bars: int | None, mode: str, every: int, to_style: str | None, channel: int, note_map: Path | None,
+         clock: bool, seed: int | None, pattern: Path | None, models_dir: Path | None, realtime: bool) -> None:
+    """Play generated drums live to a MIDI port, in time, until --bars or Ctrl-C.
+
+    Timing: every event has an absolute deadline; bars are generated ahead on
+    another thread. Ctrl-C or SIGTERM ends every sounding note and sends
+    all-notes-off (CC 123) and all-sound-off (CC 120) before exiting.
+
+    \b
+    Examples:
+      drumgen play --virtual edgegen --style jazz --bpm 96 --swing 0.5
+      drumgen play --virtual edgegen --style rock --mode evolve --every 4 --humanize 0.3
+      drumgen play --virtual edgegen --style rock --mode morph --to latin --every 8 --bars 16
+      drumgen play --port 0 --pattern groove.mid --bpm 100 --map machinedrum.json --clock
+    """
+    if (port_name is None) == (virtual is None):
+        raise click.UsageError("give one of --port NAME or --virtual NAME")
+    if mode == "morph" and to_style is None:
+        raise click.UsageError("--mode morph needs --to STYLE")
+    if pattern is not None and (mode != "loop" or to_style is not None):
+        raise click.UsageError("--pattern plays the file's bars; --mode and --to do not apply")
+
+    import numpy as np
+
+    from edgegen.runtime import midi_io, midi_ports
+    from edgegen.runtime.bar_source import BarSource
+    from edgegen.runtime.onnx_model import ModelError
+    from edgegen.runtime.player import Player, PlayerConfig, Stopped, stop_on_signals
+
+    with stop_on_signals():
+        try:
+            pitches = midi_io.load_note_map(note_map) if note_map is not None else None
+            grids = _grids(mode, style, to_style, every, seed, models_dir, pattern)
+            port = midi_ports.open_output(port=port_name, virtual=virtual)
+        except Stopped:
+            raise SystemExit(0) from None
+        except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
+            raise _fail(error) from None
+
+        rng = np.random.default_rng(seed)
+
+        def to_notes(grid):
+            return midi_io.bar_events(grid, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
+
+        config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime)
+        what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
+        click.echo(f"Playing {what} ({'pattern' if pattern else mode}) at {bpm:g} BPM on MIDI port {port.name!r}, "
+                   f"channel {channel}. Ctrl-C stops.", err=True)
+        source = BarSource(grids, to_notes, bars=bars)
+        player = Player(port, source, config)
+        outcome, error = "finished", None
+        try:
+            with source:
+                player.run()
+        except Stopped as stop:
+            outcome = f"stopped by {stop.reason}"
+        except KeyboardInterrupt:
+            outcome = "stopped by SIGINT"
+        except (midi_ports.MidiPortError, ValueError, OSError) as failure:
+            outcome, error = "failed", failure
+        summary = player.stats.summary()
+        click.echo(f"{outcome.capitalize()} after {summary['bars']} bars: {summary['notes']} notes, all notes off, "
+                   f"port closed. Send minus deadline p50 {summary['send_minus_deadline_ms_p50']:.3f} ms, "
+                   f"p99 {summary['send_minus_deadline_ms_p99']:.3f} ms, max {summary['send_minus_deadline_ms_max']:.3f}"
+                   f" ms; {summary['late_events']} late events.", err=True)
+        if error is not None:
+            raise _fail(error)
