@@ -110,24 +110,41 @@ def encode_mean(model: DrumModel, grids: np.ndarray) -> tuple[np.ndarray, np.nda
     return mu_high, mu_low
 
 
-def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-             complexity: float = 0.0) -> np.ndarray:
-    """Restyle bars: encode, keep z_low, move z_high to the target style's prior mean.
+def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
+    """Most likely style index [N] of each z_high under the per-style Gaussian priors."""
+    mu, logvar = model.style_prior_mu[None], model.style_prior_logvar[None]  # [1, S, 4]
+    diff = np.asarray(z_high)[:, None, :] - mu  # [N, S, 4]
+    log_lik = -0.5 * (diff ** 2 / np.exp(logvar) + logvar).sum(-1)  # [N, S]
+    return log_lik.argmax(1)
 
-    ``strength`` in [0, 1] moves z_high only part of the way (1 = all the way).
+
+def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
+                     mode: str = "replace") -> tuple[np.ndarray, np.ndarray]:
+    """The (z_high, z_low) that :func:`transfer` decodes; z_low is the source's posterior mean, untouched.
+
+    mode "replace" (default) puts z_high on the target style's prior mean; mode "shift"
+    adds the difference between the target's prior mean and the
+    source's (the source style is the prior the bar's z_high is most likely
+    under), so the bar's own offset from its style -- its individual feel --
+    moves along with it. ``strength`` in [0, 1] scales the move.
     """
+    if mode not in ("shift", "replace"):
+        raise ValueError(f"mode must be 'shift' or 'replace', got {mode!r}")
     s = style_index(model, target_style)
     z_high, z_low = encode_mean(model, grids)
     target = model.style_prior_mu[s][None, :]
-    z_high = _f32((1.0 - strength) * z_high + strength * target)
+    if mode == "replace":
+        moved = target
+    else:
+        moved = z_high + target - model.style_prior_mu[infer_style(model, z_high)]
+    return _f32(z_high + strength * (moved - z_high)), _f32(z_low)
+
+
+def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
+             mode: str = "replace", complexity: float = 0.0) -> np.ndarray:
+    """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents)."""
+    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode)
     return decode_grid(model, z_high, z_low, complexity=complexity)
-
-
-def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (z_high, z_low) that :func:`transfer` decodes, so tests can check z_low is kept."""
-    s = style_index(model, target_style)
-    _, z_low = encode_mean(model, grids)
-    return _f32(np.repeat(model.style_prior_mu[s][None, :], len(z_low), axis=0)), z_low
 
 
 def interpolate(model: DrumModel, grid_a: np.ndarray, grid_b: np.ndarray, n_steps: int = 8,

@@ -1,0 +1,261 @@
+"""Hierarchical VAE for one-bar drum grids [16 steps, 9 instruments] (DESIGN section 4).
+
+Inference is bottom-up: Conv1d over the 16 steps -> shared features -> q(z_low|x)
+(12-d) and, from the same features, q(z_high|x) (4-d). Generation is top-down:
+z_high ~ p(z_high | style) (a learned Gaussian per style), z_low ~ p(z_low | z_high),
+x ~ decoder(z_high, z_low). The KL of z_low is taken against that conditional
+prior, so fixing z_high and resampling z_low varies a groove within its style.
+
+The style prior is what makes "sample jazz" work: an unsupervised 4-d z_high
+separates GMD styles poorly (DESIGN section 9), so z_high's KL is taken against
+the prior of the bar's own style, and a small cross-entropy term asks each bar's
+z_high to be most likely under its own style's Gaussian. The unsupervised variant
+(z_high ~ N(0, I)) stays in the registry for the ablation.
+
+Every size is a constructor argument; VARIANTS is the one registry of named
+recipes, and checkpoints store the variant name with its full config.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
+from edgegen.training.common import load_checkpoint
+
+LOGVAR_MIN, LOGVAR_MAX = -10.0, 6.0  # keeps exp() finite; posteriors never need more range
+
+
+@dataclass
+class DrumVAEConfig:
+    """One training recipe: model sizes, loss weights, schedules, optimiser."""
+
+    z_high: int = 4  # style latent size
+    z_low: int = 12  # variation latent size
+    n_styles: int = len(STYLES)  # rows of the style prior
+    conv_channels: int = 64  # encoder Conv1d channels over the 16 steps
+    hidden: int = 256  # encoder features and decoder first layer width
+    prior_hidden: int = 64  # width of the p(z_low | z_high) network
+    decoder_channels: int = 64  # decoder Conv1d channels over the 16 steps
+    style_prior: bool = True  # learned p(z_high | style); False = unsupervised N(0, I)
+    style_ce_weight: float = 1.0  # weight of "z_high is most likely under its own style's Gaussian"
+    beta_high: float = 0.3  # KL weight of z_high (beta < 1 trades KL for reconstruction)
+    beta_low: float = 0.3  # KL weight of z_low
+    kl_schedule: str = "cyclical"  # "none", "linear" or "cyclical" annealing of both KL weights
+    kl_cycles: int = 4  # cycles of the cyclical schedule
+    kl_rise: float = 0.5  # share of each cycle (or of the linear warm-up span) spent rising
+    linear_span: float = 0.5  # share of training over which the linear schedule rises
+    free_bits: float = 0.25  # nats per dimension below which a dimension's KL is not penalised
+    temperature_start: float = 1.5  # output temperature at the start, annealed to 1 over the first half
+    epochs: int = 60  # passes over the training bars
+    batch_size: int = 128  # bars per step
+    lr: float = 2e-3  # Adam learning rate
+    val_every: int = 5  # validate (and checkpoint) every this many epochs
+    seed: int = 0  # torch and numpy seed
+
+
+VARIANTS: dict[str, DrumVAEConfig] = {
+    # The recipe `all` trains and exports.
+    "final": DrumVAEConfig(),
+    # Ablation (issue 3, item 5): the annealing and free-bits switches, then the unsupervised z_high.
+    "ablation_none": DrumVAEConfig(kl_schedule="none", free_bits=0.0, epochs=25),
+    "ablation_linear": DrumVAEConfig(kl_schedule="linear", free_bits=0.0, epochs=25),
+    "ablation_cyclical": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.0, epochs=25),
+    "ablation_cyclical_freebits": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.25, epochs=25),
+    "ablation_unsupervised": DrumVAEConfig(style_prior=False, style_ce_weight=0.0, epochs=25),
+    # Tests and --quick: tiny and fast.
+    "tiny": DrumVAEConfig(conv_channels=8, hidden=32, prior_hidden=16, decoder_channels=8, epochs=2,
+                          batch_size=64, val_every=1),
+}
+ABLATION = ("ablation_none", "ablation_linear", "ablation_cyclical", "ablation_cyclical_freebits",
+            "ablation_unsupervised")
+
+
+def get_config(variant: str, **overrides: Any) -> DrumVAEConfig:
+    """The registered config of ``variant`` with optional field overrides (e.g. epochs for --quick)."""
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown drum VAE variant {variant!r}; known: {sorted(VARIANTS)}")
+    return replace(VARIANTS[variant], **overrides)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class Encoder(nn.Module):
+    """Bottom-up inference: bars -> (mu_high, logvar_high, mu_low, logvar_low)."""
+
+    def __init__(self, n_instruments: int, steps: int, conv_channels: int, hidden: int, z_high: int, z_low: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(n_instruments, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
+            nn.Conv1d(conv_channels, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
+        )
+        self.features = nn.Sequential(nn.Linear(conv_channels * steps, hidden), nn.ReLU())  # [N, H]
+        self.low = nn.Linear(hidden, 2 * z_low)  # [N, 2*z_low]
+        self.high = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(),  # [N, H/2]
+                                  nn.Linear(hidden // 2, 2 * z_high))  # [N, 2*z_high]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.conv(x.transpose(1, 2))  # [N, 9, 16] -> [N, C, 16]
+        h = self.features(h.flatten(1))  # [N, H]
+        mu_low, logvar_low = self.low(h).chunk(2, dim=1)  # [N, z_low] x2
+        mu_high, logvar_high = self.high(h).chunk(2, dim=1)  # [N, z_high] x2
+        return (mu_high, logvar_high.clamp(LOGVAR_MIN, LOGVAR_MAX),
+                mu_low, logvar_low.clamp(LOGVAR_MIN, LOGVAR_MAX))
+
+
+class PriorLow(nn.Module):
+    """Top-down conditional prior p(z_low | z_high)."""
+
+    def __init__(self, z_high: int, z_low: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_high, hidden), nn.ReLU(),  # [N, P]
+                                 nn.Linear(hidden, 2 * z_low))  # [N, 2*z_low]
+
+    def forward(self, z_high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.net(z_high).chunk(2, dim=1)  # [N, z_low] x2
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+
+class Decoder(nn.Module):
+    """(z_high, z_low) -> hit logits [N, 16, 9]; the Conv1d layers shape each step from its neighbours."""
+
+    def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int):
+        super().__init__()
+        self.channels, self.steps = channels, steps
+        self.project = nn.Sequential(nn.Linear(z_high + z_low, hidden), nn.ReLU(),  # [N, H]
+                                     nn.Linear(hidden, channels * steps), nn.ReLU())  # [N, C*16]
+        self.conv = nn.Sequential(
+            nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
+            nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
+            nn.Conv1d(channels, n_instruments, 1),  # [N, 9, 16]
+        )
+
+    def forward(self, z_high: torch.Tensor, z_low: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([z_high, z_low], dim=1))  # [N, C*16]
+        h = h.view(-1, self.channels, self.steps)  # [N, C, 16]
+        return self.conv(h).transpose(1, 2)  # [N, 16, 9]
+
+
+class HierarchicalDrumVAE(nn.Module):
+    """Encoder, conditional prior, decoder and the per-style Gaussian prior of z_high."""
+
+    def __init__(self, config: DrumVAEConfig):
+        super().__init__()
+        c = config
+        self.config = config
+        n_inst = len(INSTRUMENTS)
+        self.encoder = Encoder(n_inst, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low)
+        self.prior_low = PriorLow(c.z_high, c.z_low, c.prior_hidden)
+        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst)
+        # p(z_high | style): start the means apart on a small random layout so styles can separate.
+        generator = torch.Generator().manual_seed(c.seed)
+        init_mu = torch.randn(c.n_styles, c.z_high, generator=generator) if c.style_prior else \
+            torch.zeros(c.n_styles, c.z_high)
+        self.style_prior_mu = nn.Parameter(init_mu, requires_grad=c.style_prior)  # [S, z_high]
+        self.style_prior_logvar = nn.Parameter(torch.zeros(c.n_styles, c.z_high),
+                                               requires_grad=c.style_prior)  # [S, z_high]
+
+    def high_prior(self, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior (mu, logvar) of z_high for each bar's style [N] -> [N, z_high] x2."""
+        return self.style_prior_mu[styles], self.style_prior_logvar[styles].clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def style_logits(self, z_high: torch.Tensor) -> torch.Tensor:
+        """log p(z_high | style) for every style [N, S]: the prior read as a classifier."""
+        mu = self.style_prior_mu[None]  # [1, S, z]
+        logvar = self.style_prior_logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)[None]  # [1, S, z]
+        diff = z_high[:, None, :] - mu  # [N, S, z]
+        return -0.5 * (diff.pow(2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """Elementwise KL(N(mu_q, var_q) || N(mu_p, var_p)), same shape as the inputs."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0)
+
+
+def kl_weight(config: DrumVAEConfig, progress: float) -> float:
+    """Annealing factor in [0, 1] at ``progress`` in [0, 1] of training."""
+    if config.kl_schedule == "none":
+        return 1.0
+    if config.kl_schedule == "linear":
+        return min(1.0, progress / max(config.linear_span, 1e-9))
+    if config.kl_schedule == "cyclical":
+        position = (progress * config.kl_cycles) % 1.0
+        return min(1.0, position / config.kl_rise)
+    raise ValueError(f"unknown kl_schedule {config.kl_schedule!r}")
+
+
+def output_temperature(config: DrumVAEConfig, progress: float) -> float:
+    """Decoder temperature, annealed linearly from temperature_start to 1 over the first half."""
+    return 1.0 + (config.temperature_start - 1.0) * max(0.0, 1.0 - 2.0 * progress)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_vae(path: str | Path) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
+    """Rebuild a trained VAE from its checkpoint (config inside), in eval mode, with its info dict."""
+    ckpt = load_checkpoint(path)
+    config = DrumVAEConfig(**ckpt["config"])
+    model = HierarchicalDrumVAE(config)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, ckpt
+
+
+def load_vae_for_export(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The exporter's entry point: (eval module with .encoder/.prior_low/.decoder, info dict)."""
+    from edgegen.runtime import drum_controls
+
+    model, ckpt = load_vae(path)
+    info = {
+        "variant": ckpt["variant"],
+        "config": ckpt["config"],
+        "epoch": ckpt["epoch"],
+        "styles": list(STYLES),
+        "style_prior_mu": model.style_prior_mu.detach().tolist(),
+        "style_prior_logvar": model.style_prior_logvar.detach().clamp(LOGVAR_MIN, LOGVAR_MAX).tolist(),
+        "instruments": list(INSTRUMENTS),
+        "metrics": ckpt.get("metrics", {}),
+        "decode_mode": "threshold",
+        "complexity_settings": list(drum_controls.COMPLEXITY_SETTINGS),
+        "complexity_logit_shift": drum_controls.COMPLEXITY_LOGIT_SHIFT,
+        "temperature_high": ckpt.get("controls", {}).get("temperature_high", drum_controls.DEFAULT_TEMPERATURE_HIGH),
+        "temperature_low": ckpt.get("controls", {}).get("temperature_low", drum_controls.DEFAULT_TEMPERATURE_LOW),
+    }
+    return model, info
+
+
+class TorchDrumModel:
+    """A trained VAE seen through the drum_controls.DrumModel protocol (numpy in, numpy out)."""
+
+    def __init__(self, model: HierarchicalDrumVAE):
+        self.model = model.eval()
+        self.styles = list(STYLES)
+        self.style_prior_mu = model.style_prior_mu.detach().numpy().astype(np.float32)
+        self.style_prior_logvar = model.style_prior_logvar.detach().clamp(LOGVAR_MIN, LOGVAR_MAX).numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(t.numpy() for t in self.model.encoder(torch.as_tensor(x, dtype=torch.float32)))
+
+    @torch.no_grad()
+    def prior_low(self, z_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(t.numpy() for t in self.model.prior_low(torch.as_tensor(z_high, dtype=torch.float32)))
+
+    @torch.no_grad()
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
+        return self.model.decoder(torch.as_tensor(z_high, dtype=torch.float32),
+                                  torch.as_tensor(z_low, dtype=torch.float32)).numpy()
+
+
+def config_dict(config: DrumVAEConfig) -> dict[str, Any]:
+    """The config as plain data for checkpoints and JSON."""
+    return asdict(config)

@@ -1,0 +1,139 @@
+"""`python -m edgegen.training.drums {corpus, train, all, report}`: the drum side of `make train-drums`.
+
+- corpus: rebuild edgegen/data/groove_corpus.npz from a Groove MIDI Dataset folder.
+- train:  train one registered VAE variant into RUNS/<folder>.
+- all:    the final recipe (RUNS/vae), the style classifier (RUNS/style_classifier),
+          the ablation (RUNS/ablation/*), then `report`.
+- report: measure the trained checkpoints and write REPORTS/results.json, README.md and figures.
+
+`all` reads the committed corpus only (a fresh machine has no GMD folder).
+--quick trains tiny versions on a small slice so CI gets every file in about a minute.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+QUICK_TRAIN_PER_STYLE = 120  # bars per style in --quick runs
+QUICK_EVAL_BARS = 200  # validation / test bars in --quick runs
+
+
+def _corpus_splits(quick: bool):
+    """(train, validation, test) from the committed corpus; a fixed small slice with --quick."""
+    import numpy as np
+
+    from edgegen.training.drum_corpus import load_corpus
+
+    corpus = load_corpus()
+    train, validation, test = corpus.subset("train"), corpus.subset("validation"), corpus.subset("test")
+    if quick:
+        rng = np.random.default_rng(0)
+        keep = np.concatenate([rng.permutation(np.flatnonzero(train.styles == s))[:QUICK_TRAIN_PER_STYLE]
+                               for s in np.unique(train.styles)])
+        train = train.take(np.sort(keep))
+        validation = validation.take(rng.permutation(len(validation))[:QUICK_EVAL_BARS])
+        test = test.take(rng.permutation(len(test))[:QUICK_EVAL_BARS])
+    return train, validation, test
+
+
+def _quick_overrides(quick: bool, epochs: int = 2) -> dict:
+    return {"epochs": epochs, "val_every": 1} if quick else {}
+
+
+@click.group()
+def main() -> None:
+    """Drum corpus, hierarchical VAE, style classifier and their report."""
+
+
+@main.command()
+@click.option("--gmd", required=True, type=click.Path(exists=True, file_okay=False), help="Groove MIDI Dataset folder")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="folder for the .npz (default: edgegen/data)")
+@click.option("--include-fills", is_flag=True, help="also cut bars from GMD's fill recordings")
+def corpus(gmd: str, out: str | None, include_fills: bool) -> None:
+    """Rebuild the compact corpus (and copy GMD's attribution and license) from a GMD folder."""
+    from edgegen.training import drum_corpus
+
+    out_dir = Path(out) if out else drum_corpus.DATA_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built, skipped = drum_corpus.build_corpus(gmd, include_fills=include_fills)
+    for reason in skipped:
+        click.echo(f"skipped {reason}", err=True)
+    drum_corpus.save_corpus(built, out_dir / drum_corpus.CORPUS_PATH.name)
+    drum_corpus.copy_attribution(gmd, out_dir)
+    for split, counts in built.counts().items():
+        click.echo(f"{split:<11}" + "  ".join(f"{s} {n}" for s, n in counts.items()))
+    short = drum_corpus.check_counts(built)
+    if short:
+        raise click.ClickException(f"fewer than {drum_corpus.MIN_TRAIN_BARS_PER_STYLE} training bars for {short}")
+
+
+@main.command()
+@click.option("--runs", default="runs/drums", show_default=True, type=click.Path(file_okay=False))
+@click.option("--variant", default="final", show_default=True, help="a name from drum_vae.VARIANTS")
+@click.option("--folder", default=None, help="run folder under --runs (default: vae for final, else the variant)")
+@click.option("--quick", is_flag=True, help="2 epochs on a small slice")
+def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
+    """Train (or resume) one VAE variant."""
+    from edgegen.training.common import default_threads, set_threads
+    from edgegen.training.drum_vae import VARIANTS, get_config
+    from edgegen.training.train_drums import train_vae
+
+    if variant not in VARIANTS:
+        raise click.BadParameter(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}")
+    set_threads(default_threads())
+    tr, va, _ = _corpus_splits(quick)
+    run_dir = Path(runs) / (folder or ("vae" if variant == "final" else variant))
+    _, ckpt = train_vae(get_config(variant, **_quick_overrides(quick)), variant, tr, va, run_dir)
+    click.echo(f"{variant}: epoch {ckpt['epoch']}, {ckpt['train_seconds'] / 60:.1f} min -> {run_dir}")
+
+
+@main.command(name="all")
+@click.option("--runs", default="runs/drums", show_default=True, type=click.Path(file_okay=False))
+@click.option("--reports", default="reports/drums", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quick", is_flag=True, help="tiny runs on a small slice, every output file written")
+def all_(runs: str, reports: str, quick: bool) -> None:
+    """Final recipe, style classifier, ablation, then the report."""
+    from edgegen.training.common import default_threads, set_threads
+    from edgegen.training.drum_vae import ABLATION, get_config
+    from edgegen.training.style_classifier import get_classifier_config, train_style_classifier
+    from edgegen.training.train_drums import train_vae
+
+    set_threads(default_threads())
+    runs_dir = Path(runs)
+    tr, va, _ = _corpus_splits(quick)
+    train_vae(get_config("final", **_quick_overrides(quick)), "final", tr, va, runs_dir / "vae")
+    train_style_classifier(get_classifier_config("tiny" if quick else "default"), "tiny" if quick else "default",
+                           tr, va, runs_dir / "style_classifier")
+    for variant in ABLATION:
+        train_vae(get_config(variant, **_quick_overrides(quick, epochs=1)), variant, tr, va,
+                  runs_dir / "ablation" / variant)
+    _report(runs_dir, Path(reports), quick)
+
+
+@main.command()
+@click.option("--runs", default="runs/drums", show_default=True, type=click.Path(file_okay=False))
+@click.option("--reports", default="reports/drums", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quick", is_flag=True, help="measure on the --quick slice with fewer samples")
+def report(runs: str, reports: str, quick: bool) -> None:
+    """Measure the trained checkpoints; write results.json, README.md and figures."""
+    from edgegen.training.common import default_threads, set_threads
+
+    set_threads(default_threads())
+    _report(Path(runs), Path(reports), quick)
+
+
+def _report(runs_dir: Path, reports_dir: Path, quick: bool) -> None:
+    from edgegen.training.drum_report import write_report
+
+    for needed in (runs_dir / "vae" / "checkpoint.pt", runs_dir / "style_classifier" / "checkpoint.pt"):
+        if not needed.exists():
+            raise click.ClickException(f"{needed} is missing; run `python -m edgegen.training.drums all` first")
+    results = write_report(runs_dir, reports_dir, _corpus_splits(quick), quick)
+    click.echo(f"wrote {reports_dir / 'results.json'}: hit F1 {results['recon']['hit_f1']:.3f}, "
+               f"style control {results['style_control_accuracy']:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

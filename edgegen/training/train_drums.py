@@ -1,0 +1,147 @@
+"""Training loop of the hierarchical drum VAE: annealed KL, free bits, validation, resume.
+
+One function, :func:`train_vae`, takes a registered config and a corpus and
+leaves RUN/checkpoint.pt (atomic, with variant, config, optimiser state and
+epoch) and RUN/log.json (one row per epoch). Calling it again on the same
+folder resumes from the checkpoint's epoch.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
+from edgegen.training.drum_corpus import Corpus
+from edgegen.training.drum_vae import (
+    DrumVAEConfig,
+    HierarchicalDrumVAE,
+    config_dict,
+    gaussian_kl,
+    kl_weight,
+    output_temperature,
+)
+
+
+def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, progress_frac: float) -> dict[str, torch.Tensor]:
+    """The training objective for a batch, with its parts (all means over the batch).
+
+    recon: BCE summed over the 144 cells; kl_high per dim against p(z_high | style)
+    (N(0, I) when the style prior is off); kl_low per dim against p(z_low | z_high);
+    free bits floor each dimension's batch-mean KL; style_ce asks z_high to be
+    most likely under its own style's Gaussian.
+    """
+    c = model.config
+    mu_h, logvar_h, mu_l, logvar_l = model.encoder(x)
+    z_high = mu_h + torch.randn_like(mu_h) * (0.5 * logvar_h).exp()
+    z_low = mu_l + torch.randn_like(mu_l) * (0.5 * logvar_l).exp()
+    prior_mu_l, prior_logvar_l = model.prior_low(z_high)
+    logits = model.decoder(z_high, z_low) / output_temperature(c, progress_frac)
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2)).mean()
+
+    prior_mu_h, prior_logvar_h = model.high_prior(styles)
+    kl_high = gaussian_kl(mu_h, logvar_h, prior_mu_h, prior_logvar_h).mean(0)  # [z_high]
+    kl_low = gaussian_kl(mu_l, logvar_l, prior_mu_l, prior_logvar_l).mean(0)  # [z_low]
+    floor = c.free_bits
+    kl_term = c.beta_high * kl_high.clamp(min=floor).sum() + c.beta_low * kl_low.clamp(min=floor).sum()
+    loss = recon + kl_weight(c, progress_frac) * kl_term
+    style_ce = torch.zeros(())
+    if c.style_prior and c.style_ce_weight > 0:
+        style_ce = F.cross_entropy(model.style_logits(mu_h), styles)
+        loss = loss + c.style_ce_weight * style_ce
+    return {"loss": loss, "recon": recon, "kl_high": kl_high, "kl_low": kl_low, "style_ce": style_ce}
+
+
+@torch.no_grad()
+def reconstruct(model: HierarchicalDrumVAE, grids: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """Decode each bar's posterior means and threshold at 0.5 -> bool [N, 16, 9]."""
+    model.eval()
+    out = []
+    for start in range(0, len(grids), batch):
+        x = torch.as_tensor(grids[start:start + batch], dtype=torch.float32)
+        mu_h, _, mu_l, _ = model.encoder(x)
+        out.append((model.decoder(mu_h, mu_l) > 0).numpy())
+    return np.concatenate(out) if out else np.zeros((0,) + grids.shape[1:], bool)
+
+
+def recon_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Per-cell accuracy and F1 of hits (pooled over all cells)."""
+    truth, pred = truth.astype(bool), pred.astype(bool)
+    tp = float((truth & pred).sum())
+    fp = float((~truth & pred).sum())
+    fn = float((truth & ~pred).sum())
+    f1 = 2 * tp / max(2 * tp + fp + fn, 1.0)
+    return {"cell_accuracy": float((truth == pred).mean()), "hit_f1": f1}
+
+
+@torch.no_grad()
+def validate(model: HierarchicalDrumVAE, corpus: Corpus) -> dict[str, Any]:
+    """Validation loss parts (at full KL weight) and reconstruction scores."""
+    model.eval()
+    x = torch.as_tensor(corpus.grids, dtype=torch.float32)
+    parts = vae_loss(model, x, torch.as_tensor(corpus.styles), progress_frac=1.0)
+    scores = recon_scores(corpus.grids, reconstruct(model, corpus.grids))
+    return {"val_loss": float(parts["loss"]), "val_recon": float(parts["recon"]),
+            "val_kl_high": parts["kl_high"].tolist(), "val_kl_low": parts["kl_low"].tolist(),
+            "val_cell_accuracy": scores["cell_accuracy"], "val_hit_f1": scores["hit_f1"]}
+
+
+def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Corpus, run_dir: str | Path,
+              show_progress: bool = True) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
+    """Train (or resume) ``variant`` into ``run_dir``; returns the model and its checkpoint dict."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    torch.manual_seed(config.seed)
+    model = HierarchicalDrumVAE(config)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    start_epoch, seconds_before = 0, 0.0
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt["variant"] == variant and ckpt["config"] == config_dict(config):
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            start_epoch, seconds_before = ckpt["epoch"], ckpt.get("train_seconds", 0.0)
+    log = JsonLog(run_dir / "log.json", keep_until_epoch=start_epoch)
+
+    x_all = torch.as_tensor(train.grids, dtype=torch.float32)
+    s_all = torch.as_tensor(train.styles)
+    steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size)))
+    total_steps = steps_per_epoch * config.epochs
+    started = time.perf_counter()
+    ckpt: dict[str, Any] = {}
+    epochs = range(start_epoch, config.epochs)
+    for epoch in (progress(epochs, label=f"drums {variant}") if show_progress else epochs):
+        model.train()
+        sums = {"loss": 0.0, "recon": 0.0, "style_ce": 0.0}
+        order = torch.randperm(len(x_all))
+        for i in range(steps_per_epoch):
+            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+            parts = vae_loss(model, x_all[idx], s_all[idx], (epoch * steps_per_epoch + i) / total_steps)
+            optimizer.zero_grad()
+            parts["loss"].backward()
+            optimizer.step()
+            for key in sums:
+                sums[key] += float(parts[key].detach()) / steps_per_epoch
+        check_finite(f"{variant} training loss", sums["loss"])
+        row: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in sums.items()},
+                               "kl_weight": kl_weight(config, (epoch + 1) / config.epochs)}
+        last = epoch + 1 == config.epochs
+        if (epoch + 1) % config.val_every == 0 or last:
+            row.update(validate(model, validation))
+            ckpt = {"variant": variant, "config": config_dict(config), "epoch": epoch + 1,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "train_seconds": seconds_before + time.perf_counter() - started}
+            save_checkpoint(ckpt, ckpt_path)
+        log.append(row)
+    if not ckpt:  # already trained: nothing to resume
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, ckpt
