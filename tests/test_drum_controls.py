@@ -1,0 +1,139 @@
+"""Generation controls against a small numpy model that follows the DrumModel protocol."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgegen.runtime import drum_controls as C
+from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
+
+CELLS = STEPS * len(INSTRUMENTS)
+
+
+class LinearDrumModel:
+    """logits = [z_high, z_low] @ W + b; encode is the least-squares inverse of that map (on +-1 targets)."""
+
+    def __init__(self, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.styles = list(STYLES)
+        self.style_prior_mu = rng.normal(0, 2, (len(STYLES), 4)).astype(np.float32)
+        self.style_prior_logvar = np.full((len(STYLES), 4), -1.0, np.float32)
+        self.weight = rng.normal(0, 1, (16, CELLS)).astype(np.float32)
+        self.bias = np.full(CELLS, -2.0, np.float32)
+        self.low_map = rng.normal(0, 0.5, (4, 12)).astype(np.float32)
+
+    def encode(self, x):
+        target = 4.0 * (np.asarray(x).reshape(len(x), -1) - 0.5) - self.bias
+        z = np.linalg.lstsq(self.weight.T, target.T, rcond=None)[0].T.astype(np.float32)
+        small = np.full((len(x), 4), -2.0, np.float32)
+        return z[:, :4], small, z[:, 4:], np.full((len(x), 12), -2.0, np.float32)
+
+    def prior_low(self, z_high):
+        return (z_high @ self.low_map).astype(np.float32), np.zeros((len(z_high), 12), np.float32)
+
+    def decode(self, z_high, z_low):
+        z = np.concatenate([z_high, z_low], axis=1)
+        return (z @ self.weight + self.bias).reshape(-1, STEPS, len(INSTRUMENTS)).astype(np.float32)
+
+
+@pytest.fixture
+def model():
+    return LinearDrumModel()
+
+
+def test_sample_style_shapes_and_determinism(model):
+    a = C.sample_style(model, "jazz", 6, np.random.default_rng(1))
+    b = C.sample_style(model, "jazz", 6, np.random.default_rng(1))
+    assert a.shape == (6, STEPS, len(INSTRUMENTS)) and a.dtype == bool
+    assert np.array_equal(a, b)
+
+
+def test_sample_latents_temperatures_scale_the_spread(model):
+    rng = np.random.default_rng(0)
+    cold_h, cold_l = C.sample_latents(model, "rock", 2000, rng, temperature_high=0.1, temperature_low=0.1)
+    warm_h, warm_l = C.sample_latents(model, "rock", 2000, rng, temperature_high=1.0, temperature_low=1.0)
+    assert cold_h.std(0).mean() < 0.2 * warm_h.std(0).mean()
+    mu = model.style_prior_mu[STYLES.index("rock")]
+    assert np.allclose(cold_h.mean(0), mu, atol=0.05)
+    # z_low spread around its conditional prior mean shrinks with temperature_low alone
+    prior_cold = model.prior_low(cold_h)[0]
+    prior_warm = model.prior_low(warm_h)[0]
+    assert (cold_l - prior_cold).std() < 0.2 * (warm_l - prior_warm).std()
+
+
+def test_unknown_style_is_one_clear_error(model):
+    with pytest.raises(C.UnknownStyleError, match="unknown style 'polka'.*rock"):
+        C.sample_style(model, "polka", 1, np.random.default_rng(0))
+    with pytest.raises(C.UnknownStyleError):
+        C.transfer(model, np.zeros((1, STEPS, 9), bool), "polka")
+
+
+def test_transfer_keeps_z_low_and_moves_z_high_to_the_target_prior(model):
+    grids = np.random.default_rng(3).random((5, STEPS, len(INSTRUMENTS))) < 0.2
+    z_high, z_low = C.transfer_latents(model, grids, "latin")
+    _, _, mu_low, _ = model.encode(grids.astype(np.float32))
+    assert np.array_equal(z_low, mu_low)
+    assert np.allclose(z_high, model.style_prior_mu[STYLES.index("latin")])
+    out = C.transfer(model, grids, "latin")
+    assert np.array_equal(out, C.decode_grid(model, z_high, z_low))
+    # strength 0 is the plain reconstruction from the posterior means
+    src_high, src_low = C.encode_mean(model, grids)
+    assert np.array_equal(C.transfer(model, grids, "latin", strength=0.0), C.decode_grid(model, src_high, src_low))
+
+
+def test_complexity_knob_is_strictly_monotone(model):
+    density = C.hits_per_bar_by_complexity(model, "hiphop", 200)
+    assert len(density) == 5
+    assert all(b > a for a, b in zip(density, density[1:])), density
+
+
+def test_complexity_only_adds_hits(model):
+    z_high, z_low = C.sample_latents(model, "rock", 50, np.random.default_rng(0))
+    low = C.decode_grid(model, z_high, z_low, complexity=-0.5)
+    high = C.decode_grid(model, z_high, z_low, complexity=0.5)
+    assert not (low & ~high).any()
+
+
+def test_sampling_decode_follows_probabilities(model):
+    z_high, z_low = C.sample_latents(model, "rock", 400, np.random.default_rng(0))
+    probs = 1 / (1 + np.exp(-model.decode(z_high, z_low)))
+    sampled = C.decode_grid(model, z_high, z_low, rng=np.random.default_rng(1))
+    assert abs(sampled.mean() - probs.mean()) < 0.01
+    with pytest.raises(ValueError):
+        C.decode_grid(model, z_high, z_low, temperature=0.0)
+
+
+def test_interpolation_endpoints_and_levels(model):
+    rng = np.random.default_rng(5)
+    a, b = rng.random((2, STEPS, len(INSTRUMENTS))) < 0.2
+    (ha, la), (hb, lb) = C.encode_mean(model, a), C.encode_mean(model, b)
+    both = C.interpolate(model, a, b, 6, "both")
+    assert both.shape == (6, STEPS, len(INSTRUMENTS))
+    assert np.array_equal(both[0], C.decode_grid(model, ha, la)[0])
+    assert np.array_equal(both[-1], C.decode_grid(model, hb, lb)[0])
+    assert np.array_equal(C.interpolate(model, a, b, 4, "high")[-1], C.decode_grid(model, hb, la)[0])
+    assert np.array_equal(C.interpolate(model, a, b, 4, "low")[-1], C.decode_grid(model, ha, lb)[0])
+    with pytest.raises(ValueError):
+        C.interpolate(model, a, b, 4, "middle")
+
+
+def test_blend_of_one_style_is_that_style(model):
+    a = C.blend(model, {"jazz": 1.0}, 8, np.random.default_rng(2))
+    b = C.sample_style(model, "jazz", 8, np.random.default_rng(2))
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError):
+        C.blend(model, {"jazz": 0.0}, 1, np.random.default_rng(0))
+
+
+def test_evolve_and_morph(model):
+    z_high = model.style_prior_mu[0]
+    bars = C.evolve(model, z_high, 4, np.random.default_rng(0))
+    assert bars.shape == (4, STEPS, len(INSTRUMENTS))
+    morph = C.morph(model, "rock", "jazz", 5, np.random.default_rng(0))
+    assert morph.shape == (5, STEPS, len(INSTRUMENTS))
+    with pytest.raises(C.UnknownStyleError):
+        C.morph(model, "rock", "waltz", 3, np.random.default_rng(0))
+
+
+def test_infer_style_picks_the_nearest_prior(model):
+    assert C.infer_style(model, model.style_prior_mu).tolist() == list(range(len(STYLES)))
