@@ -1,0 +1,221 @@
+"""Letter GANs: a DCGAN-style generator and discriminator whose stabilisers are switches in one config.
+
+Every named variant is a ``GanConfig`` in ``VARIANTS``; checkpoints record the variant name and the
+full config, so ``load_generator_for_export`` rebuilds the network without any flags.
+The stabilisers live in the discriminator (spectral norm, minibatch discrimination, minibatch
+stddev, packing) or in the training loop (feature matching, unrolling, EMA), so the generator
+stays a plain Linear + transposed-conv stack that exports cleanly to ONNX.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from edgegen.training.common import load_checkpoint
+
+KIND = "letter_gan"
+N_CLASSES = 26
+
+
+@dataclass
+class GanConfig:
+    z_dim: int = 64                  # latent size
+    g_channels: int = 64             # generator channels at 7x7
+    g_mid_channels: int = 32         # generator channels at 14x14
+    d_channels: int = 32             # discriminator channels at 14x14
+    d_mid_channels: int = 64         # discriminator channels at 7x7 (these features feed feature matching)
+    d_dropout: float = 0.3           # dropout after each discriminator conv
+    conditional: bool = False        # G gets a one-hot letter; D scores (image, letter) by projection
+    aux_classifier_weight: float = 0.0   # >0: D also predicts the letter (AC-GAN term), weighted this much
+    feature_matching: bool = False   # G matches mean D features of real data instead of fooling D
+    minibatch_disc_kernels: int = 0  # >0: minibatch discrimination with this many kernels (B)
+    minibatch_disc_dim: int = 4      # size of each minibatch-discrimination kernel (C)
+    minibatch_stddev: bool = False   # append the batch's feature std as an extra channel (ProGAN)
+    pack: int = 1                    # PacGAN: D judges this many samples jointly (1 = off)
+    spectral_norm: bool = False      # spectral normalisation of every D layer
+    ema_decay: float = 0.0           # >0: keep an exponential moving average of G; it is what is evaluated/exported
+    unrolled_steps: int = 0          # >0: G sees D after this many extra (first-order) D steps
+    epochs: int = 30                 # passes over the 5,200 training images
+    batch_size: int = 64             # images per step (as in the report)
+    lr: float = 2e-4                 # Adam learning rate for G and D
+    beta1: float = 0.5               # Adam beta1
+    beta2: float = 0.999             # Adam beta2
+    eval_every: int = 10             # metrics and a sample grid every this many epochs (and at epoch 1 and the end)
+    eval_samples: int = 1040         # generated images scored per evaluation (>= 1000; a multiple of 26)
+    max_steps_per_epoch: int = 0     # >0: cut epochs short (tests only)
+    seed: int = 0                    # weights, data order and noise
+
+
+_BASE = GanConfig()
+VARIANTS: dict[str, GanConfig] = {
+    # the report's study
+    "vanilla": _BASE,
+    "conditional": replace(_BASE, conditional=True),
+    "feature_matching": replace(_BASE, feature_matching=True),
+    "minibatch_disc": replace(_BASE, minibatch_disc_kernels=16, minibatch_disc_dim=4),
+    "unrolled": replace(_BASE, unrolled_steps=5, epochs=15),
+    # what the field has learned since, one switch at a time
+    "minibatch_stddev": replace(_BASE, minibatch_stddev=True),
+    "pacgan": replace(_BASE, pack=2),
+    "spectral_norm": replace(_BASE, spectral_norm=True),
+    "ema": replace(_BASE, ema_decay=0.995),
+    # combinations
+    "stabilised": replace(_BASE, spectral_norm=True, pack=2, minibatch_stddev=True, ema_decay=0.995),
+    "conditional_stabilised": replace(_BASE, conditional=True, spectral_norm=True, ema_decay=0.995,
+                                      aux_classifier_weight=1.0),
+}
+DEFAULT_CONDITIONAL = "conditional_stabilised"
+
+
+class UnknownVariantError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown variant {self.args[0]!r}; choose one of: {', '.join(VARIANTS)}"
+
+
+def get_variant(name: str) -> GanConfig:
+    if name not in VARIANTS:
+        raise UnknownVariantError(name)
+    return VARIANTS[name]
+
+
+class Generator(nn.Module):
+    """z (+ one-hot letter) -> Linear -> 7x7 -> 14x14 -> 28x28 sigmoid image (ink = 1)."""
+
+    def __init__(self, z_dim: int, channels: int, mid_channels: int, n_classes: int = 0):
+        super().__init__()
+        self.z_dim, self.channels, self.n_classes = z_dim, channels, n_classes
+        self.project = nn.Sequential(
+            nn.Linear(z_dim + n_classes, channels * 49, bias=False),          # [N, c*49]
+            nn.BatchNorm1d(channels * 49), nn.ReLU(),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(channels, mid_channels, 4, 2, 1, bias=False),  # [N, mid, 14, 14]
+            nn.BatchNorm2d(mid_channels), nn.ReLU(),
+            nn.ConvTranspose2d(mid_channels, 1, 4, 2, 1),                     # [N, 1, 28, 28]
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            z = torch.cat([z, onehot], dim=1)                                 # [N, z + 26]
+        return self.upsample(self.project(z).view(-1, self.channels, 7, 7))
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016: per-sample closeness to the rest of the batch, B kernels of size C."""
+
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = (h @ self.T).view(-1, self.kernels, self.kernel_dim)             # [N, B, C]
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)                   # [N, N, B]
+        return torch.exp(-l1).sum(1) - 1.0                                    # [N, B]
+
+
+class Discriminator(nn.Module):
+    """(pack x) 28x28 -> 14x14 -> 7x7 conv features -> real/fake logit (+ letter projection, + letter logits)."""
+
+    def __init__(self, channels: int, mid_channels: int, dropout: float, pack: int = 1, n_classes: int = 0,
+                 spectral_norm: bool = False, minibatch_stddev: bool = False,
+                 minibatch_disc_kernels: int = 0, minibatch_disc_dim: int = 4, aux_classes: int = 0):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        self.pack, self.minibatch_stddev = pack, minibatch_stddev
+        self.features = nn.Sequential(
+            sn(nn.Conv2d(pack, channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),      # [N/p, c, 14, 14]
+            sn(nn.Conv2d(channels, mid_channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),  # [N/p, m, 7, 7]
+            nn.Flatten(),                                                                      # [N/p, m*49]
+        )
+        n_features = mid_channels * 49
+        head_in = n_features + (49 if minibatch_stddev else 0)
+        self.mbd = MinibatchDiscrimination(n_features, minibatch_disc_kernels, minibatch_disc_dim) \
+            if minibatch_disc_kernels else None
+        head_in += minibatch_disc_kernels
+        self.head = sn(nn.Linear(head_in, 1))                                                  # [N/p, 1]
+        self.projection = sn(nn.Linear(n_classes, n_features, bias=False)) if n_classes else None
+        self.aux = nn.Linear(n_features, aux_classes) if aux_classes else None                 # [N, 26]
+
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None):
+        """Returns (logit [N/p], features [N/p, m*49], letter logits [N/p, 26] or None)."""
+        x = x.reshape(-1, self.pack, 28, 28)                                                   # [N/p, p, 28, 28]
+        f = self.features(x)
+        h = f
+        if self.minibatch_stddev:
+            std = f.std(dim=0).mean()                                                          # scalar
+            h = torch.cat([h, std.expand(len(f), 49)], dim=1)                                  # [N/p, m*49 + 49]
+        if self.mbd is not None:
+            h = torch.cat([h, self.mbd(f)], dim=1)                                             # [N/p, ... + B]
+        logit = self.head(h).squeeze(1)
+        if self.projection is not None:
+            logit = logit + (self.projection(onehot) * f).sum(1)
+        aux = self.aux(f) if self.aux is not None else None
+        return logit, f, aux
+
+
+def build_generator(config: GanConfig) -> Generator:
+    return Generator(config.z_dim, config.g_channels, config.g_mid_channels,
+                     N_CLASSES if config.conditional else 0)
+
+
+def build_discriminator(config: GanConfig) -> Discriminator:
+    if config.conditional and config.pack != 1:
+        raise ValueError("packing and the conditional discriminator do not combine")
+    return Discriminator(config.d_channels, config.d_mid_channels, config.d_dropout, config.pack,
+                         N_CLASSES if config.conditional else 0, config.spectral_norm, config.minibatch_stddev,
+                         config.minibatch_disc_kernels, config.minibatch_disc_dim,
+                         N_CLASSES if config.aux_classifier_weight > 0 else 0)
+
+
+def make_ema(generator: Generator) -> Generator:
+    ema = copy.deepcopy(generator)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def update_ema(ema: Generator, generator: Generator, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * generator; BatchNorm running stats are copied."""
+    for pe, p in zip(ema.parameters(), generator.parameters()):
+        pe.lerp_(p, 1.0 - decay)
+    for be, b in zip(ema.buffers(), generator.buffers()):
+        be.copy_(b)
+
+
+def config_from_dict(d: dict) -> GanConfig:
+    return GanConfig(**d)
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict]:
+    """Generator in eval mode (EMA weights when the variant keeps them) and the checkpoint minus weights."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != KIND:
+        raise ValueError(f"{path}: not a letter GAN checkpoint")
+    config = config_from_dict(ckpt["config"])
+    generator = build_generator(config)
+    weights = ckpt["ema_generator"] if ckpt.get("ema_generator") is not None else ckpt["generator"]
+    generator.load_state_dict(weights)
+    generator.eval()
+    meta = {k: v for k, v in ckpt.items()
+            if k not in ("generator", "discriminator", "ema_generator", "opt_g", "opt_d", "rng")}
+    return generator, meta
+
+
+def load_generator_for_export(path: str | Path) -> tuple[nn.Module, dict]:
+    """forward(z) or forward(z, onehot [N,26]) -> [N,1,28,28] in [0,1]; info for the ONNX sidecar."""
+    generator, meta = load_generator(path)
+    info = {"variant": meta["variant"], "conditional": bool(meta["config"]["conditional"]),
+            "z_dim": int(meta["config"]["z_dim"]), "config": meta["config"],
+            "metrics": meta.get("metrics", {}), "epoch": int(meta["epoch"])}
+    return generator, info
+
+
+def config_dict(config: GanConfig) -> dict:
+    return asdict(config)

@@ -1,0 +1,219 @@
+"""`python -m edgegen.training.letters`: data, classifier, GAN variants, figures and results for the letter study.
+
+    data        render (or reuse) the cached letter dataset and its contact sheet
+    classifier  train the letter classifier that measures coverage
+    train       train one GAN variant (--variant NAME [--resume])
+    all         data -> classifier -> every variant (--jobs N processes) -> figures -> results.json
+    report      figures and results.json from existing runs
+"""
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import click
+
+from edgegen.training.common import NonFiniteLossError, default_threads, set_threads
+
+QUICK_FONTS = 2
+
+
+class VariantName(click.ParamType):
+    """A registered variant; anything else is a one-line usage error listing the variants."""
+    name = "variant"
+
+    def convert(self, value, param, ctx):
+        from edgegen.training.gan import VARIANTS
+        if value not in VARIANTS:
+            self.fail(f"unknown variant {value!r}; choose one of: {', '.join(VARIANTS)}", param, ctx)
+        return value
+
+
+def _fonts_and_config(fonts: tuple[str, ...], quick: bool):
+    from edgegen.training import letters_data as ld
+    paths = ld.expand_font_args(list(fonts)) if fonts else ld.default_font_paths()
+    if quick:
+        return paths[:QUICK_FONTS], ld.quick_config()
+    return paths, ld.LetterDataConfig()
+
+
+def _load_data(data_dir: str, fonts: tuple[str, ...], quick: bool, log=click.echo):
+    from edgegen.training.letters_data import FontError, load_or_build
+    try:
+        paths, config = _fonts_and_config(fonts, quick)
+        return load_or_build(data_dir, paths, config, log=log)
+    except FontError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _classifier_config(quick: bool):
+    from edgegen.training.letter_classifier import ClassifierConfig
+    return ClassifierConfig(epochs=1) if quick else ClassifierConfig()
+
+
+def _variant_config(name: str, quick: bool):
+    from edgegen.training.gan import get_variant
+    from edgegen.training.train_gan import quick_overrides
+    config = get_variant(name)
+    return quick_overrides(config) if quick else config
+
+
+def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, quick: bool, resume: bool,
+                threads: int) -> dict:
+    """Train one variant in this process (also the worker of `all --jobs N`)."""
+    set_threads(threads)
+    from edgegen.training.letter_classifier import load_classifier
+    from edgegen.training.train_gan import train_variant
+    data = _load_data(data_dir, fonts, quick, log=lambda *_: None)
+    classifier_path = Path(runs) / "classifier" / "checkpoint.pt"
+    if not classifier_path.exists():
+        raise click.ClickException(f"{classifier_path} not found; run the `classifier` command first")
+    classifier, _ = load_classifier(classifier_path)
+    t0 = time.time()
+    try:
+        result = train_variant(name, _variant_config(name, quick), data, classifier, Path(runs) / name, resume=resume)
+    except NonFiniteLossError as err:
+        raise click.ClickException(f"{name}: {err}") from None
+    result["wall_seconds"] = time.time() - t0
+    return result
+
+
+data_option = click.option("--data", "data_dir", default="data/letters", show_default=True,
+                           type=click.Path(file_okay=False), help="dataset cache folder")
+fonts_option = click.option("--fonts", multiple=True, type=click.Path(),
+                            help="font files or folders to use instead of the 10 default fonts (repeatable)")
+runs_option = click.option("--runs", default="runs/letters", show_default=True, type=click.Path(file_okay=False),
+                           help="folder for checkpoints: RUNS/<variant>/checkpoint.pt")
+reports_option = click.option("--reports", default="reports/letters", show_default=True,
+                              type=click.Path(file_okay=False), help="folder for figures and results.json")
+quick_option = click.option("--quick", is_flag=True, help="tiny data, 1 epoch per model: a smoke run")
+threads_option = click.option("--threads", default=None, type=click.IntRange(1, 64),
+                              help="torch threads per process (default: EDGEGEN_THREADS or 1)")
+
+
+@click.group()
+def cli() -> None:
+    """The letter GAN study: data, classifier, GAN variants, figures, results."""
+
+
+@cli.command()
+@data_option
+@fonts_option
+@quick_option
+def data(data_dir, fonts, quick):
+    """Render the letter dataset (cached with a manifest) and its contact sheet."""
+    arrays = _load_data(data_dir, fonts, quick)
+    from edgegen.training.letter_plots import contact_sheet
+    contact_sheet(arrays, Path(data_dir) / "contact_sheet.png")
+    click.echo(f"letters: {len(arrays['y_train'])} train, {len(arrays['y_val'])} validation images in {data_dir}")
+
+
+def _train_classifier(data_dir, fonts, runs, quick, threads):
+    set_threads(threads or default_threads())
+    from edgegen.training.letter_classifier import train_classifier
+    arrays = _load_data(data_dir, fonts, quick)
+    ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier" / "checkpoint.pt")
+    click.echo(f"classifier: validation accuracy {ckpt['val_accuracy']:.4f} (epoch {ckpt['epoch']})")
+    return ckpt
+
+
+@cli.command()
+@data_option
+@fonts_option
+@runs_option
+@quick_option
+@threads_option
+def classifier(data_dir, fonts, runs, quick, threads):
+    """Train the letter classifier into RUNS/classifier/checkpoint.pt."""
+    _train_classifier(data_dir, fonts, runs, quick, threads)
+
+
+@cli.command()
+@click.option("--variant", required=True, type=VariantName(), help="a registered variant name")
+@click.option("--resume", is_flag=True, help="continue from RUNS/<variant>/checkpoint.pt")
+@data_option
+@fonts_option
+@runs_option
+@quick_option
+@threads_option
+def train(variant, resume, data_dir, fonts, runs, quick, threads):
+    """Train one GAN variant into RUNS/<variant>/."""
+    result = run_variant(variant, data_dir, fonts, runs, quick, resume, threads or default_threads())
+    m = result["metrics"]
+    click.echo(f"{variant}: coverage {m.get('coverage')} kl {m.get('kl_uniform')} high_quality {m.get('high_quality')}"
+               f" label_accuracy {m.get('label_accuracy')} in {result['train_seconds'] / 60:.1f} min")
+
+
+def _longest_first(names: list[str]) -> list[str]:
+    from edgegen.training.gan import get_variant
+
+    def cost(name):
+        c = get_variant(name)
+        return c.epochs * (1 + c.unrolled_steps)
+    return sorted(names, key=cost, reverse=True)
+
+
+@cli.command(name="all")
+@data_option
+@fonts_option
+@runs_option
+@reports_option
+@quick_option
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="variants trained at once, each in its own 1-thread process")
+@click.option("--variants", "only", default=None, help="comma-separated subset of variants (default: all)")
+@click.option("--resume", is_flag=True, help="resume variants that have a checkpoint")
+def all_(data_dir, fonts, runs, reports, quick, jobs, only, resume):
+    """Data -> classifier -> every GAN variant -> figures -> REPORTS/results.json."""
+    from edgegen.training.gan import VARIANTS
+    start = time.time()
+    names = list(VARIANTS) if not only else [n.strip() for n in only.split(",")]
+    for n in names:
+        VariantName().convert(n, None, None)
+    arrays = _load_data(data_dir, fonts, quick)
+    from edgegen.training.letter_plots import contact_sheet
+    contact_sheet(arrays, Path(reports) / "contact_sheet.png")
+    _train_classifier(data_dir, fonts, runs, quick, 1)
+    t_variants = time.time()
+    results, failures = {}, []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {n: pool.submit(run_variant, n, data_dir, fonts, runs, quick, resume, 1)
+                   for n in _longest_first(names)}
+        for n, fut in futures.items():
+            try:
+                results[n] = fut.result()
+                click.echo(f"done {n}: {results[n]['metrics'].get('coverage')} coverage, "
+                           f"{results[n]['train_seconds'] / 60:.1f} min")
+            except Exception as err:  # one failed variant must not hide the others' results
+                failures.append(f"{n}: {err}")
+    train_minutes = (time.time() - t_variants) / 60
+    from edgegen.training.letter_plots import write_report
+    write_report(runs, reports, data_dir=data_dir, train_minutes_total=train_minutes,
+                 all_minutes_total=(time.time() - start) / 60, jobs=jobs)
+    if failures:
+        raise click.ClickException("variants failed: " + "; ".join(failures))
+    click.echo(f"letters: all done in {(time.time() - start) / 60:.1f} min "
+               f"(variants {train_minutes:.1f} min with {jobs} jobs)")
+
+
+@cli.command()
+@runs_option
+@reports_option
+@data_option
+def report(runs, reports, data_dir):
+    """Figures and REPORTS/results.json from the checkpoints in RUNS."""
+    from edgegen.training.letter_plots import write_report
+    write_report(runs, reports, data_dir=data_dir)
+    click.echo(f"letters: report written to {reports}")
+
+
+def main() -> None:
+    cli(prog_name="python -m edgegen.training.letters")
+
+
+if __name__ == "__main__":
+    main()

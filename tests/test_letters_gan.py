@@ -1,0 +1,151 @@
+"""Letter classifier, coverage metrics, GAN variants, resume and the NaN guard (tiny configs, 1 thread)."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgegen.training import gan as gan_module
+from edgegen.training.common import NonFiniteLossError, load_checkpoint, set_threads
+from edgegen.training.gan import VARIANTS, load_generator_for_export
+from edgegen.training.letter_classifier import (ClassifierConfig, accuracy, build_classifier,
+                                                load_classifier_for_export, predict_proba, train_classifier)
+from edgegen.training.letter_metrics import kl_to_uniform, letter_metrics
+from edgegen.training.letters import cli
+from edgegen.training.letters_data import LETTERS, LetterDataConfig, build_letters, default_font_paths
+from edgegen.training.train_gan import train_variant
+
+set_threads(1)
+
+
+@pytest.fixture(scope="session")
+def letters():
+    return build_letters(default_font_paths()[:2], LetterDataConfig(train_per_font_letter=8, val_per_font_letter=3))
+
+
+@pytest.fixture(scope="session")
+def classifier_run(letters, tmp_path_factory):
+    path = tmp_path_factory.mktemp("clf") / "checkpoint.pt"
+    ckpt = train_classifier(letters, ClassifierConfig(epochs=12, batch_size=16, augment_shift=1, channels1=16, channels2=32, hidden=64), path,
+                            log=lambda *_: None)
+    model, info = load_classifier_for_export(path)
+    return model, info, path
+
+
+def tiny(name: str, **changes):
+    """The registered variant cut to a few steps and a tiny evaluation."""
+    return replace(VARIANTS[name], epochs=1, max_steps_per_epoch=2, eval_samples=52, **changes)
+
+
+def test_letters_constant():
+    assert LETTERS == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def test_classifier_learns_on_a_tiny_run(letters, classifier_run):
+    model, info, path = classifier_run
+    untrained = build_classifier(ClassifierConfig(channels1=16, channels2=32, hidden=64))
+    assert accuracy(untrained, letters["x_val"], letters["y_val"]) < 0.2
+    assert info["val_accuracy"] > 0.9
+    assert info["val_accuracy"] == pytest.approx(accuracy(model, letters["x_val"], letters["y_val"]))
+    assert info["config"]["channels1"] == 16
+    logits = model(torch.as_tensor(letters["x_val"][:5]).unsqueeze(1))
+    assert logits.shape == (5, 26)
+
+
+def test_kl_to_uniform_on_known_histograms():
+    assert kl_to_uniform(np.full(26, 10)) == pytest.approx(0.0)
+    one = np.zeros(26)
+    one[3] = 50
+    assert kl_to_uniform(one) == pytest.approx(np.log(26))
+
+
+def test_coverage_of_only_real_a_images_is_one_letter(letters, classifier_run):
+    model = classifier_run[0]
+    only_a = letters["x_val"][letters["y_val"] == 0]
+    m = letter_metrics(predict_proba(model, only_a))
+    assert m["coverage"] == pytest.approx(1 / 26)
+    assert m["letters_seen"] == 1
+    assert m["kl_uniform"] > 3.0
+
+
+def test_coverage_of_a_balanced_real_set_is_full_and_even(letters, classifier_run):
+    model = classifier_run[0]
+    m = letter_metrics(predict_proba(model, letters["x_val"]), requested=letters["y_val"])
+    assert m["coverage"] == 1.0
+    assert m["kl_uniform"] < 0.05
+    assert m["label_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_trains_a_few_steps_with_finite_losses(name, letters, classifier_run, tmp_path):
+    result = train_variant(name, tiny(name), letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    row = json.loads((tmp_path / "log.json").read_text())[0]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "seconds"):
+        assert np.isfinite(row[key]), key
+    assert set(result["metrics"]) >= {"coverage", "kl_uniform", "high_quality", "label_accuracy"}
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["kind"] == "letter_gan" and ckpt["variant"] == name and ckpt["epoch"] == 1
+    assert ckpt["config"]["unrolled_steps"] == VARIANTS[name].unrolled_steps
+    generator, info = load_generator_for_export(tmp_path / "checkpoint.pt")
+    assert not generator.training and info["conditional"] == VARIANTS[name].conditional
+    z = torch.randn(3, info["z_dim"])
+    args = (z, torch.eye(26)[:3]) if info["conditional"] else (z,)
+    with torch.no_grad():
+        out = generator(*args)
+    assert out.shape == (3, 1, 28, 28) and out.dtype == torch.float32
+    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+
+
+def test_resume_continues_with_the_same_losses(letters, classifier_run, tmp_path):
+    config = replace(VARIANTS["conditional"], epochs=3, max_steps_per_epoch=3, eval_samples=52, eval_every=2)
+    train_variant("conditional", config, letters, classifier_run[0], tmp_path / "straight", log=lambda *_: None)
+    train_variant("conditional", replace(config, epochs=1), letters, classifier_run[0], tmp_path / "resumed",
+                  log=lambda *_: None)
+    torch.manual_seed(999)   # an unrelated use of the global RNG between the runs must not matter
+    train_variant("conditional", config, letters, classifier_run[0], tmp_path / "resumed", resume=True,
+                  log=lambda *_: None)
+    straight = json.loads((tmp_path / "straight" / "log.json").read_text())
+    resumed = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert a["loss_d"] == pytest.approx(b["loss_d"], abs=1e-6)
+        assert a["loss_g"] == pytest.approx(b["loss_g"], abs=1e-6)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["generator"]
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["generator"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(letters, classifier_run, tmp_path, monkeypatch):
+    config = replace(VARIANTS["vanilla"], epochs=2, max_steps_per_epoch=2, eval_samples=52)
+    train_variant("vanilla", replace(config, epochs=1), letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    real_forward = gan_module.Discriminator.forward
+
+    def nan_forward(self, x, onehot=None):
+        logit, f, aux = real_forward(self, x, onehot)
+        return logit * float("nan"), f, aux
+
+    monkeypatch.setattr(gan_module.Discriminator, "forward", nan_forward)
+    with pytest.raises(NonFiniteLossError, match="nan"):
+        train_variant("vanilla", config, letters, classifier_run[0], tmp_path, resume=True, log=lambda *_: None)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+    assert not list(tmp_path.glob(".checkpoint.pt*"))
+
+
+def test_unknown_variant_is_a_one_line_error_listing_the_variants(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--variant", "nonsense", "--runs", str(tmp_path)])
+    assert result.exit_code == 2
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(error_lines) == 1
+    assert "nonsense" in error_lines[0] and all(name in error_lines[0] for name in VARIANTS)
+
+
+def test_every_subcommand_has_help():
+    for command in ("data", "classifier", "train", "all", "report"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
