@@ -44,6 +44,7 @@ class DrumVAEConfig:
     hidden: int = 256  # encoder features and decoder first layer width
     prior_hidden: int = 64  # width of the p(z_low | z_high) network
     decoder_channels: int = 64  # decoder Conv1d channels over the 16 steps
+    dropout: float = 0.0  # dropout on the encoder features and the decoder's projection (regularises)
     style_prior: bool = True  # learned p(z_high | style); False = unsupervised N(0, I)
     style_ce_weight: float = 1.0  # weight of "z_high is most likely under its own style's Gaussian"
     beta_high: float = 0.3  # KL weight of z_high (beta < 1 trades KL for reconstruction)
@@ -57,6 +58,7 @@ class DrumVAEConfig:
     epochs: int = 60  # passes over the training bars
     batch_size: int = 128  # bars per step
     lr: float = 2e-3  # Adam learning rate
+    lr_final: float = 1.0  # cosine decay of the learning rate to lr * lr_final by the last epoch (1 = constant)
     val_every: int = 5  # validate (and checkpoint) every this many epochs
     seed: int = 0  # torch and numpy seed
 
@@ -91,13 +93,15 @@ def get_config(variant: str, **overrides: Any) -> DrumVAEConfig:
 class Encoder(nn.Module):
     """Bottom-up inference: bars -> (mu_high, logvar_high, mu_low, logvar_low)."""
 
-    def __init__(self, n_instruments: int, steps: int, conv_channels: int, hidden: int, z_high: int, z_low: int):
+    def __init__(self, n_instruments: int, steps: int, conv_channels: int, hidden: int, z_high: int, z_low: int,
+                 dropout: float = 0.0):
         super().__init__()
         self.conv = nn.Sequential(
             nn.Conv1d(n_instruments, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
             nn.Conv1d(conv_channels, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
         )
-        self.features = nn.Sequential(nn.Linear(conv_channels * steps, hidden), nn.ReLU())  # [N, H]
+        self.features = nn.Sequential(nn.Linear(conv_channels * steps, hidden), nn.ReLU(),  # [N, H]
+                                      nn.Dropout(dropout))
         self.low = nn.Linear(hidden, 2 * z_low)  # [N, 2*z_low]
         self.high = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(),  # [N, H/2]
                                   nn.Linear(hidden // 2, 2 * z_high))  # [N, 2*z_high]
@@ -127,11 +131,13 @@ class PriorLow(nn.Module):
 class Decoder(nn.Module):
     """(z_high, z_low) -> hit logits [N, 16, 9]; the Conv1d layers shape each step from its neighbours."""
 
-    def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int):
+    def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int,
+                 dropout: float = 0.0):
         super().__init__()
         self.channels, self.steps = channels, steps
         self.project = nn.Sequential(nn.Linear(z_high + z_low, hidden), nn.ReLU(),  # [N, H]
-                                     nn.Linear(hidden, channels * steps), nn.ReLU())  # [N, C*16]
+                                     nn.Linear(hidden, channels * steps), nn.ReLU(),  # [N, C*16]
+                                     nn.Dropout(dropout))
         self.conv = nn.Sequential(
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
@@ -152,9 +158,9 @@ class HierarchicalDrumVAE(nn.Module):
         c = config
         self.config = config
         n_inst = len(INSTRUMENTS)
-        self.encoder = Encoder(n_inst, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low)
+        self.encoder = Encoder(n_inst, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low, c.dropout)
         self.prior_low = PriorLow(c.z_high, c.z_low, c.prior_hidden)
-        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst)
+        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst, c.dropout)
         # p(z_high | style): start the means apart on a small random layout so styles can separate.
         generator = torch.Generator().manual_seed(c.seed)
         init_mu = torch.randn(c.n_styles, c.z_high, generator=generator) if c.style_prior else \

@@ -90,6 +90,12 @@ def validate(model: HierarchicalDrumVAE, corpus: Corpus) -> dict[str, Any]:
             "val_cell_accuracy": scores["cell_accuracy"], "val_hit_f1": scores["hit_f1"]}
 
 
+def learning_rate(config: DrumVAEConfig, epoch: int) -> float:
+    """Cosine decay from lr to lr * lr_final over the epochs (constant when lr_final is 1)."""
+    cosine = 0.5 * (1.0 + np.cos(np.pi * epoch / max(config.epochs - 1, 1)))
+    return config.lr * (config.lr_final + (1.0 - config.lr_final) * cosine)
+
+
 def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Corpus, run_dir: str | Path,
               show_progress: bool = True) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
     """Train (or resume) ``variant`` into ``run_dir``; returns the model and its checkpoint dict."""
@@ -120,6 +126,8 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
         model.train()
         sums = {"loss": 0.0, "recon": 0.0, "style_ce": 0.0}
         order = torch.randperm(len(x_all))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch)
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size:(i + 1) * config.batch_size]
             parts = vae_loss(model, x_all[idx], s_all[idx], (epoch * steps_per_epoch + i) / total_steps)

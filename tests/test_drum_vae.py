@@ -1,0 +1,165 @@
+"""Drum VAE: tiny training lowers the loss, resume, export loading, schedules, and the latent metrics."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgegen.runtime import drum_controls
+from edgegen.training import drum_analysis as A
+from edgegen.training.common import set_threads
+from edgegen.training.drum_corpus import load_corpus
+from edgegen.training.drum_vae import (
+    VARIANTS,
+    TorchDrumModel,
+    gaussian_kl,
+    get_config,
+    kl_weight,
+    load_vae_for_export,
+    output_temperature,
+)
+from edgegen.training.train_drums import train_vae, vae_loss
+
+set_threads(1)
+
+
+@pytest.fixture(scope="module")
+def small_corpus():
+    corpus = load_corpus()
+    rng = np.random.default_rng(0)
+    train, validation = corpus.subset("train"), corpus.subset("validation")
+    return train.take(rng.permutation(len(train))[:400]), validation.take(rng.permutation(len(validation))[:100])
+
+
+def _full_loss(model, corpus) -> float:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return float(vae_loss(model, torch.as_tensor(corpus.grids, dtype=torch.float32),
+                              torch.as_tensor(corpus.styles), progress_frac=1.0)["loss"])
+
+
+@pytest.fixture(scope="module")
+def trained(small_corpus, tmp_path_factory):
+    train, validation = small_corpus
+    config = get_config("tiny", epochs=6, lr=5e-3)
+    run = tmp_path_factory.mktemp("vae")
+    from edgegen.training.drum_vae import HierarchicalDrumVAE
+
+    torch.manual_seed(config.seed)
+    before = _full_loss(HierarchicalDrumVAE(config).eval(), train)
+    model, ckpt = train_vae(config, "tiny", train, validation, run, show_progress=False)
+    return model, ckpt, run, before
+
+
+def test_tiny_training_lowers_the_loss(trained, small_corpus):
+    model, ckpt, run, before = trained
+    after = _full_loss(model, small_corpus[0])
+    assert after < 0.8 * before, (before, after)
+    assert (run / "checkpoint.pt").exists() and (run / "log.json").exists()
+    assert ckpt["variant"] == "tiny" and ckpt["config"]["z_high"] == 4 and ckpt["epoch"] == 6
+
+
+def test_resume_continues_from_the_checkpoint(small_corpus, tmp_path):
+    train, validation = small_corpus
+    train_vae(get_config("tiny", epochs=2), "tiny", train, validation, tmp_path, show_progress=False)
+    _, ckpt = train_vae(get_config("tiny", epochs=3), "tiny", train, validation, tmp_path, show_progress=False)
+    import json
+
+    rows = json.loads((tmp_path / "log.json").read_text())
+    assert ckpt["epoch"] == 3 and [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_export_loader_gives_the_three_submodules(trained):
+    _, _, run, _ = trained
+    module, info = load_vae_for_export(run / "checkpoint.pt")
+    x = torch.zeros(3, 16, 9)
+    mu_h, lv_h, mu_l, lv_l = module.encoder(x)
+    assert mu_h.shape == lv_h.shape == (3, 4) and mu_l.shape == lv_l.shape == (3, 12)
+    assert [t.shape for t in module.prior_low(mu_h)] == [(3, 12), (3, 12)]
+    assert module.decoder(mu_h, mu_l).shape == (3, 16, 9)
+    assert np.array(info["style_prior_mu"]).shape == (5, 4) and len(info["styles"]) == 5
+    assert info["variant"] == "tiny" and not module.training
+
+
+def test_trained_model_complexity_is_monotone_and_transfer_keeps_z_low(trained, small_corpus):
+    model = TorchDrumModel(trained[0])
+    density = drum_controls.hits_per_bar_by_complexity(model, "rock", 100)
+    # the knob only lowers the threshold, so density never falls; strictness is measured on the real
+    # model in results.json (and asserted on the numpy model in test_drum_controls)
+    assert all(b >= a for a, b in zip(density, density[1:])) and density[-1] > density[0], density
+    grids = small_corpus[1].grids[:10]
+    _, z_low = drum_controls.transfer_latents(model, grids, "jazz")
+    assert np.array_equal(z_low, model.encode(grids.astype(np.float32))[2])
+
+
+def test_kl_schedules():
+    cyc = get_config("final", kl_schedule="cyclical", kl_cycles=4, kl_rise=0.5)
+    assert kl_weight(cyc, 0.0) == 0.0
+    assert kl_weight(cyc, 1 / 16) == pytest.approx(0.5)
+    assert kl_weight(cyc, 1 / 8) == pytest.approx(1.0) and kl_weight(cyc, 0.2) == 1.0
+    assert kl_weight(cyc, 0.25) == pytest.approx(0.0, abs=1e-9)
+    lin = get_config("final", kl_schedule="linear", linear_span=0.5)
+    assert kl_weight(lin, 0.25) == pytest.approx(0.5) and kl_weight(lin, 0.9) == 1.0
+    assert kl_weight(get_config("final", kl_schedule="none"), 0.0) == 1.0
+    assert output_temperature(get_config("final", temperature_start=2.0), 0.0) == 2.0
+    assert output_temperature(get_config("final", temperature_start=2.0), 0.6) == 1.0
+
+
+def test_registry_has_the_ablation_and_unknown_variants_fail():
+    for name in ("final", "ablation_none", "ablation_linear", "ablation_cyclical", "ablation_cyclical_freebits",
+                 "ablation_unsupervised"):
+        assert name in VARIANTS
+    assert VARIANTS["ablation_unsupervised"].style_prior is False
+    with pytest.raises(KeyError):
+        get_config("no_such_variant")
+
+
+# ----------------------------------------------------------------------------- metrics on constructed posteriors
+
+
+def test_gaussian_kl_closed_forms_and_torch_agrees():
+    mu_q, lv_q = np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, np.log(4.0), 0.0]])
+    mu_p, lv_p = np.zeros((1, 3)), np.array([[0.0, 0.0, np.log(4.0)]])
+    expected = [0.5, 0.5 * (4 - 1 - np.log(4)), 0.5 * (np.log(4) + 0.25 - 1)]
+    got = A.gaussian_kl_np(mu_q, lv_q, mu_p, lv_p)[0]
+    assert np.allclose(got, expected)
+    t = gaussian_kl(*(torch.as_tensor(a) for a in (mu_q, lv_q, mu_p, lv_p)))
+    assert np.allclose(t.numpy(), got)
+
+
+def test_collapse_active_units_and_mutual_information():
+    rng = np.random.default_rng(0)
+    n = 500
+    # dim 0 informative (means spread, narrow posteriors), dim 1 collapsed onto the prior N(0, 1)
+    mu = np.stack([rng.normal(0, 2, n), np.zeros(n)], axis=1)
+    logvar = np.stack([np.full(n, np.log(0.01)), np.zeros(n)], axis=1)
+    kl = A.kl_per_dim(mu, logvar)
+    assert kl[0] > 1.0 and kl[1] == pytest.approx(0.0, abs=1e-12)
+    assert A.collapsed_dims(kl) == 1
+    assert A.active_units(mu) == 1
+    # MI: Gaussian channel z = m + noise, m ~ N(0, 4), noise ~ N(0, 0.01): I = 0.5 log(1 + 4 / 0.01);
+    # near 0 when every posterior is the same
+    assert A.mutual_information(mu[:, :1], logvar[:, :1]) == pytest.approx(0.5 * np.log(1 + 4 / 0.01), abs=0.3)
+    assert abs(A.mutual_information(mu[:, 1:], logvar[:, 1:])) < 0.05
+    # a dimension whose KL is held up without information: shifted but identical posteriors
+    shifted = np.full((n, 1), 1.0)
+    assert A.kl_per_dim(shifted, np.zeros((n, 1)))[0] == pytest.approx(0.5)
+    assert A.active_units(shifted) == 0 and abs(A.mutual_information(shifted, np.zeros((n, 1)))) < 0.05
+
+
+def test_style_metrics_and_novelty():
+    rng = np.random.default_rng(1)
+    styles = np.repeat(np.arange(3), 100)
+    separated = np.eye(3)[styles] * 10 + rng.normal(0, 0.1, (300, 3))
+    mixed = rng.normal(0, 1, (300, 3))
+    assert A.style_variance(separated, styles)["separation"] > 100 * A.style_variance(mixed, styles)["separation"]
+    assert A.probe_accuracy(separated, styles, separated, styles) == 1.0
+    train = rng.random((50, 16, 9)) < 0.2
+    samples = np.concatenate([train[:5], ~train[:5]])
+    assert A.copy_share(samples, train) == 0.5
+    src = np.zeros((1, 16, 9), bool)
+    src[0, [0, 8], 0] = src[0, [4, 12], 1] = True
+    out = src.copy()
+    out[0, 12, 1] = False
+    out[0, 2, 2] = True  # hats do not count
+    assert A.rhythm_kept(src, out) == 0.75
