@@ -56,26 +56,33 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
     """The bar iterator for the chosen mode (models and files are checked here, before any port opens)."""
     import numpy as np
 
-    from edgegen.runtime import bar_source, midi_io
+    from edgegen.runtime import bar_source, drum_controls, midi_io
 
     if pattern is not None:
         return bar_source.pattern_grids(midi_io.read_grids(pattern, channel=None))
     from edgegen.runtime.drum_generator import DrumGenerator
 
-    model = DrumGenerator(models_dir).model
+    generator = DrumGenerator(models_dir)
+    for name in (style, to_style):
+        if name is not None:
+            generator.check_style(name)
+    model = generator.model
+    tuned = model.spec.controls  # the temperatures chosen after training, as `drumgen sample` uses them
+    high = float(tuned.get("temperature_high", drum_controls.DEFAULT_TEMPERATURE_HIGH))
+    low = float(tuned.get("temperature_low", drum_controls.DEFAULT_TEMPERATURE_LOW))
     rng = np.random.default_rng(seed)
     if mode == "morph":
-        return bar_source.morph_grids(model, style, to_style, every, every, rng)
+        return bar_source.morph_grids(model, style, to_style, every, every, rng, low)
     if mode == "evolve":
-        return bar_source.evolve_grids(model, style, every, rng)
-    return bar_source.loop_grids(model, style, rng)
+        return bar_source.evolve_grids(model, style, every, rng, high, low)
+    return bar_source.loop_grids(model, style, rng, high, low)
 
 
 @click.command(epilog=DAW_EXAMPLE)
 @click.option("--port", "port_name", metavar="NAME", help="Play into another program's MIDI input: a name, a unique "
               "part of one, or a number from `drumgen ports`.")
 @click.option("--virtual", metavar="NAME", help="Open a MIDI output port called NAME for a DAW to connect to.")
-@click.option("--style", type=click.Choice(STYLES), default="rock", show_default=True, help="Drum style.")
+@click.option("--style", type=click.Choice(STYLES, case_sensitive=False), default="rock", show_default=True, help="Drum style.")
 @click.option("--bpm", type=click.FloatRange(20, 300), default=120.0, show_default=True, help="Tempo, 20-300.")
 @click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
               help="Delay off-beat 16ths by SWING/2 of a step (2/3 = triplet feel), 0-0.75.")
@@ -87,10 +94,10 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
                    "morph: glide from --style to --to over --every bars, then evolve there.")
 @click.option("--every", type=click.IntRange(min=1), default=4, show_default=True,
               help="Bars per variation (evolve) or bars of the glide (morph).")
-@click.option("--to", "to_style", type=click.Choice(STYLES), default=None, help="Target style of --mode morph.")
+@click.option("--to", "to_style", type=click.Choice(STYLES, case_sensitive=False), default=None, help="Target style of --mode morph.")
 @click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
               help="MIDI channel 1-16 (10 = General MIDI drums).")
-@click.option("--map", "note_map", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--map", "--note-map", "note_map", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='JSON note map for a drum machine, e.g. {"kick": 36, "snare": 40}; unnamed instruments keep GM.')
 @click.option("--clock", is_flag=True, help="Also send MIDI clock (24 per beat) with start and stop, "
               "so a DAW or drum machine can follow the tempo.")
@@ -101,9 +108,12 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
               envvar="EDGEGEN_MODELS", help="Folder of exported models [env EDGEGEN_MODELS; default: bundled].")
 @click.option("--realtime/--no-realtime", default=True, show_default=True,
               help="Ask the OS for real-time scheduling priority while playing (used only if allowed).")
+@click.option("--lead-in", type=click.FloatRange(0, 30), default=0.1, hidden=True,
+              help="Seconds between opening the port and the first beat (time to connect a listener; tests).")
 def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swing: float, humanize: float,
          bars: int | None, mode: str, every: int, to_style: str | None, channel: int, note_map: Path | None,
-         clock: bool, seed: int | None, pattern: Path | None, models_dir: Path | None, realtime: bool) -> None:
+         clock: bool, seed: int | None, pattern: Path | None, models_dir: Path | None, realtime: bool,
+         lead_in: float) -> None:
     """Play generated drums live to a MIDI port, in time, until --bars or Ctrl-C.
 
     Timing: every event has an absolute deadline; bars are generated ahead on
@@ -134,8 +144,9 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
     with stop_on_signals():
         try:
             pitches = midi_io.load_note_map(note_map) if note_map is not None else None
-            grids = _grids(mode, style, to_style, every, seed, models_dir, pattern)
-            port = midi_ports.open_output(port=port_name, virtual=virtual)
+            backend = midi_ports.choose_backend()
+            grids = _grids(mode, style.lower(), to_style and to_style.lower(), every, seed, models_dir, pattern)
+            port = midi_ports.open_output(port=port_name, virtual=virtual, backend=backend)
         except Stopped:
             raise SystemExit(0) from None
         except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
@@ -146,24 +157,24 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
         def to_notes(grid):
             return midi_io.bar_events(grid, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
 
-        config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime)
+        config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime, lead_in=lead_in)
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
         click.echo(f"Playing {what} ({'pattern' if pattern else mode}) at {bpm:g} BPM on MIDI port {port.name!r}, "
                    f"channel {channel}. Ctrl-C stops.", err=True)
-        source = BarSource(grids, to_notes, bars=bars)
+        source = BarSource(grids, to_notes, bars=bars, realtime=realtime)
         player = Player(port, source, config)
-        outcome, error = "finished", None
+        outcome, error = "Finished", None
         try:
             with source:
                 player.run()
         except Stopped as stop:
-            outcome = f"stopped by {stop.reason}"
+            outcome = f"Stopped by {stop.reason}"
         except KeyboardInterrupt:
-            outcome = "stopped by SIGINT"
+            outcome = "Stopped by SIGINT"
         except (midi_ports.MidiPortError, ValueError, OSError) as failure:
-            outcome, error = "failed", failure
+            outcome, error = "Failed", failure
         summary = player.stats.summary()
-        click.echo(f"{outcome.capitalize()} after {summary['bars']} bars: {summary['notes']} notes, all notes off, "
+        click.echo(f"{outcome} after {summary['bars']} bars: {summary['notes']} notes, all notes off, "
                    f"port closed. Send minus deadline p50 {summary['send_minus_deadline_ms_p50']:.3f} ms, "
                    f"p99 {summary['send_minus_deadline_ms_p99']:.3f} ms, max {summary['send_minus_deadline_ms_max']:.3f}"
                    f" ms; {summary['late_events']} late events.", err=True)

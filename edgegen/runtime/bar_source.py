@@ -34,33 +34,39 @@ MODES = ("loop", "evolve", "morph")
 Notes = list[tuple[float, int, int]]  # (time_in_steps, pitch, velocity) of one bar
 
 
-def loop_grids(model: DrumModel, style: str, rng: np.random.Generator) -> Iterator[np.ndarray]:
+HIGH, LOW = drum_controls.DEFAULT_TEMPERATURE_HIGH, drum_controls.DEFAULT_TEMPERATURE_LOW
+
+
+def loop_grids(model: DrumModel, style: str, rng: np.random.Generator,
+               temperature_high: float = HIGH, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """One bar of ``style``, forever."""
-    bar = drum_controls.sample_style(model, style, 1, rng)[0]
+    bar = drum_controls.sample_style(model, style, 1, rng, temperature_high, temperature_low)[0]
     while True:
         yield bar
 
 
-def evolve_from(model: DrumModel, z_high: np.ndarray, every: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def evolve_from(model: DrumModel, z_high: np.ndarray, every: int, rng: np.random.Generator,
+                temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """Keep ``z_high`` [4]; draw a new z_low and play its bar for ``every`` bars, forever."""
     while True:
-        bar = drum_controls.evolve(model, z_high, 1, rng)[0]
+        bar = drum_controls.evolve(model, z_high, 1, rng, temperature_low)[0]
         for _ in range(every):
             yield bar
 
 
-def evolve_grids(model: DrumModel, style: str, every: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def evolve_grids(model: DrumModel, style: str, every: int, rng: np.random.Generator,
+                 temperature_high: float = HIGH, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """A groove of ``style`` that varies every ``every`` bars but keeps its style and feel (one z_high)."""
-    z_high, _ = drum_controls.sample_latents(model, style, 1, rng)
-    yield from evolve_from(model, z_high[0], every, rng)
+    z_high, _ = drum_controls.sample_latents(model, style, 1, rng, temperature_high, temperature_low)
+    yield from evolve_from(model, z_high[0], every, rng, temperature_low)
 
 
 def morph_grids(model: DrumModel, style_from: str, style_to: str, over: int, every: int,
-                rng: np.random.Generator) -> Iterator[np.ndarray]:
+                rng: np.random.Generator, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """``over`` bars gliding from ``style_from`` to ``style_to``, then ``style_to`` evolving every ``every`` bars."""
-    yield from drum_controls.morph(model, style_from, style_to, over, rng)
+    yield from drum_controls.morph(model, style_from, style_to, over, rng, temperature_low)
     target = model.style_prior_mu[drum_controls.style_index(model, style_to)]
-    yield from evolve_from(model, target, every, rng)
+    yield from evolve_from(model, target, every, rng, temperature_low)
 
 
 def pattern_grids(grids: np.ndarray) -> Iterator[np.ndarray]:

@@ -84,7 +84,7 @@ def quiet_native_stderr() -> Iterator[list[str]]:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    return text.splitlines()[0].rstrip(".")
 
 
 def _backend_label(backend: mido.Backend) -> str:

@@ -1,0 +1,246 @@
+"""`drumgen play` / `drumgen ports`: options reach the port, bad input is one line, no MIDI backend is explained."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgegen.cli.drumgen import main
+from edgegen.runtime import midi_io, midi_ports
+from edgegen.runtime.drum_spec import INSTRUMENTS
+
+
+class FakeMidoPort:
+    def __init__(self, name: str):
+        self.name = name
+        self.sent: list[tuple[float, mido.Message]] = []
+        self.closed = False
+
+    def send(self, message: mido.Message) -> None:
+        self.sent.append((time.perf_counter(), message))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeBackend:
+    """A mido backend with fixed output ports that records what is opened."""
+
+    name, api = "fake", None
+
+    def __init__(self, outputs=("Synth A:in", "Synth B:in")):
+        self.outputs = list(outputs)
+        self.opened: list[FakeMidoPort] = []
+        self.virtual: list[str] = []
+
+    def get_output_names(self):
+        return list(self.outputs)
+
+    def open_output(self, name, virtual=False, client_name=None):
+        if virtual:
+            self.virtual.append(name)
+        self.opened.append(FakeMidoPort(name))
+        return self.opened[-1]
+
+
+@pytest.fixture
+def backend(monkeypatch) -> FakeBackend:
+    fake = FakeBackend()
+    monkeypatch.setattr(midi_ports, "choose_backend", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def pattern(tmp_path) -> Path:
+    grids = np.zeros((1, 16, 9), bool)
+    grids[0, [0, 8], INSTRUMENTS.index("kick")] = True
+    grids[0, [4, 12], INSTRUMENTS.index("snare")] = True
+    grids[0, 0:16:2, INSTRUMENTS.index("closed_hat")] = True
+    path = tmp_path / "groove.mid"
+    midi_io.write_midi(path, grids)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("Error")]
+
+
+# --------------------------------------------------------------------------- options reach the port
+
+
+def test_play_sends_the_pattern_with_channel_map_clock_and_swing(backend, pattern, tmp_path):
+    note_map = tmp_path / "machine.json"
+    note_map.write_text(json.dumps({"kick": 60}))
+    result = invoke("play", "--virtual", "edgegen", "--pattern", str(pattern), "--bars", "2", "--bpm", "300",
+                    "--channel", "3", "--map", str(note_map), "--clock", "--swing", "0.5", "--no-realtime")
+    assert result.exit_code == 0, result.output
+    assert backend.virtual == ["edgegen"]
+    port = backend.opened[0]
+    messages = [m for _, m in port.sent]
+    notes = [m for m in messages if m.type == "note_on"]
+    assert len(notes) == 2 * 12 and {m.channel for m in notes} == {2}
+    assert {m.note for m in notes[:2]} == {42, 60} and 36 not in {m.note for m in notes}
+    assert messages[0].type == "start" and sum(m.type == "clock" for m in messages) == 2 * 96
+    assert [(m.control, m.channel) for m in messages[-2:]] == [(123, 2), (120, 2)] and port.closed
+    hats = [t for t, m in port.sent if m.type == "note_on" and m.note == 42]
+    gaps = np.diff(hats[:8]) / (60 / 300 / 4)
+    assert np.allclose(gaps, 2.0, atol=0.1), "hats on 8ths: swing moves odd 16ths only"
+    assert "Finished after 2 bars" in result.output
+
+
+def test_play_humanize_changes_velocities(backend, pattern):
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--bars", "1", "--bpm", "300",
+                    "--humanize", "1", "--seed", "3", "--no-realtime")
+    assert result.exit_code == 0, result.output
+    velocities = {m.velocity for _, m in backend.opened[0].sent if m.type == "note_on"}
+    assert len(velocities) > 2
+
+
+def test_port_by_index_substring_and_exact_name(backend, pattern):
+    for query, expected in [("1", "Synth B:in"), ("synth a", "Synth A:in"), ("Synth B:in", "Synth B:in")]:
+        result = invoke("play", "--port", query, "--pattern", str(pattern), "--bars", "1", "--bpm", "300",
+                        "--no-realtime")
+        assert result.exit_code == 0, result.output
+        assert backend.opened[-1].name == expected
+
+
+def test_ports_lists_numbered_names(backend):
+    result = invoke("ports")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["0: Synth A:in", "1: Synth B:in"]
+
+
+# --------------------------------------------------------------------------- bad input: one line, non-zero exit
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bpm", "301"], "Invalid value for '--bpm'"),
+    (["--bpm", "19"], "Invalid value for '--bpm'"),
+    (["--swing", "0.8"], "Invalid value for '--swing'"),
+    (["--humanize", "1.5"], "Invalid value for '--humanize'"),
+    (["--channel", "17"], "Invalid value for '--channel'"),
+    (["--style", "polka"], "Invalid value for '--style'"),
+    (["--mode", "morph"], "--mode morph needs --to STYLE"),
+])
+def test_bad_options_are_usage_errors(backend, pattern, args, message):
+    base = ["play", "--virtual", "x"] + ([] if "--mode" in args else ["--pattern", str(pattern)])
+    result = invoke(*base, *args)
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1 and message in error_lines(result)[0]
+    assert not backend.opened
+
+
+def test_port_and_virtual_are_exclusive_and_one_is_needed(backend, pattern):
+    for args in (["--pattern", str(pattern)], ["--port", "0", "--virtual", "x", "--pattern", str(pattern)]):
+        result = invoke("play", *args)
+        assert result.exit_code == 2 and "--port NAME or --virtual NAME" in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not a JSON note map"),
+    ('{"cowbell": 56}', "unknown instrument"),
+    ('{"kick": 200}', "must be an integer 0-127"),
+])
+def test_malformed_map_file_is_one_line(backend, pattern, tmp_path, content, message):
+    bad = tmp_path / "map.json"
+    bad.write_text(content)
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--map", str(bad))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(error_lines(result)) == 1 and message in error_lines(result)[0]
+    assert not backend.opened, "nothing opened before the input was checked"
+
+
+def test_missing_or_corrupt_pattern_is_one_line(backend, tmp_path):
+    junk = tmp_path / "junk.mid"
+    junk.write_bytes(b"MThd junk")
+    for path in (tmp_path / "missing.mid", junk):
+        result = invoke("play", "--virtual", "x", "--pattern", str(path))
+        assert result.exit_code == 1 and len(error_lines(result)) == 1 and str(path) in result.output
+
+
+def test_unknown_port_lists_the_ports_there_are(backend, pattern):
+    result = invoke("play", "--port", "drumbrute", "--pattern", str(pattern))
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: no MIDI output port matches 'drumbrute'; ports: 0: 'Synth A:in', "
+                                   "1: 'Synth B:in'"]
+    result = invoke("play", "--port", "synth", "--pattern", str(pattern))
+    assert result.exit_code == 1 and "matches several" in result.output
+    result = invoke("play", "--port", "7", "--pattern", str(pattern))
+    assert result.exit_code == 1 and "no MIDI output port number 7" in result.output
+
+
+def test_help_explains_options_with_a_daw_example():
+    result = invoke("play", "--help")
+    assert result.exit_code == 0
+    for option in ("--port", "--virtual", "--style", "--bpm", "--swing", "--humanize", "--bars", "--mode", "--every",
+                   "--to", "--channel", "--map", "--clock", "--seed", "--pattern"):
+        assert option in result.output
+    assert "DAW" in result.output and "MIDO_BACKEND" in result.output and "--lead-in" not in result.output
+
+
+# --------------------------------------------------------------------------- no MIDI backend
+
+
+def run_drumgen(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", "from edgegen.cli.drumgen import main; main(prog_name='drumgen')", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(Path("/dev/snd/seq").exists(), reason="this machine has an ALSA sequencer")
+@pytest.mark.parametrize("backend_name", ["mido.backends.rtmidi/LINUX_ALSA", None])
+def test_no_midi_backend_is_one_line_pointing_to_jack_and_sample(pattern, backend_name):
+    env = dict(os.environ, JACK_DEFAULT_SERVER="edgegen-no-such-server", JACK_NO_START_SERVER="1")
+    env.pop("MIDO_BACKEND", None)
+    if backend_name:
+        env["MIDO_BACKEND"] = backend_name
+    for args in (["ports"], ["play", "--virtual", "x", "--pattern", str(pattern)]):
+        done = run_drumgen(*args, env=env)
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr  # no ALSA/JACK library noise, no traceback
+        assert lines[0].startswith("Error: no MIDI backend works") and "ALSA" in lines[0]
+        assert "jackd" in lines[0] and "drumgen sample" in lines[0]
+
+
+def test_unknown_backend_name_is_one_line(monkeypatch):
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.no_such_thing")
+    with pytest.raises(midi_ports.MidiBackendError, match="no_such_thing"):
+        midi_ports.choose_backend()
+
+
+def test_native_stderr_is_captured_not_printed(capfd):
+    with midi_ports.quiet_native_stderr() as lines:
+        os.write(2, b"ALSA lib seq_hw.c:466: open /dev/snd/seq failed\n")
+    assert lines == ["ALSA lib seq_hw.c:466: open /dev/snd/seq failed"]
+    assert "ALSA" not in capfd.readouterr().err
+
+
+def test_a_connected_port_notices_its_target_vanish():
+    outputs = ["Synth A:in"]
+    port = midi_ports.MidoOutputPort(FakeMidoPort("Synth A:in"), "Synth A:in", target="Synth A:in",
+                                     list_outputs=lambda: list(outputs), check_every=0.0)
+    assert port.is_alive()
+    outputs.clear()
+    assert not port.is_alive()
+
+
+def test_a_failing_send_becomes_port_gone():
+    class Broken(FakeMidoPort):
+        def send(self, message):
+            raise OSError("device unplugged")
+
+    port = midi_ports.MidoOutputPort(Broken("x"), "x")
+    with pytest.raises(midi_ports.PortGoneError, match="device unplugged"):
+        port.send(mido.Message("note_on"))
