@@ -206,7 +206,7 @@ def models(models_dir: Path | None) -> None:
         except ModelError as error:
             click.echo(f"  {name:32s} UNUSABLE: {error}")
             continue
-        keys = ("label_accuracy", "coverage", "val_accuracy", "test_f1", "accuracy")
+        keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy")
         metrics = ", ".join(f"{k} {spec.metrics[k]:.3g}" for k in keys
                             if isinstance(spec.metrics.get(k), (int, float)))
         mark = " (default)" if name == default else ""
