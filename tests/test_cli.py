@@ -161,7 +161,9 @@ def test_drum_sample_writes_midi_and_piano_roll(models, out):
     expected = DrumGenerator(models).sample("jazz", bars=4, seed=1)
     assert np.array_equal(read_grids(out / "g.mid"), expected)
     assert all(msg.channel == 9 for msg in mido.MidiFile(out / "g.mid") if msg.type == "note_on")
-    assert Image.open(out / "roll.png").size == (4 * 16 * 12, 9 * 12)
+    from edgegen.runtime.drum_render import LABEL_WIDTH
+
+    assert Image.open(out / "roll.png").size == (LABEL_WIDTH + 4 * 16 * 12, 9 * 12)
 
 
 def test_drum_sample_modes(models, out):

@@ -47,9 +47,18 @@ def piano_roll(grids: np.ndarray, cell: int = 12) -> np.ndarray:
     return image
 
 
-def save_piano_roll(grids: np.ndarray, path: str | os.PathLike, cell: int = 12) -> None:
-    """Write :func:`piano_roll` as a PNG, atomically."""
-    from PIL import Image
+LABEL_WIDTH = 72  # pixels for the instrument names left of the roll
 
+
+def save_piano_roll(grids: np.ndarray, path: str | os.PathLike, cell: int = 12) -> None:
+    """Write :func:`piano_roll` as a PNG with instrument names on the left, atomically."""
+    from PIL import Image, ImageDraw
+
+    roll = Image.fromarray(piano_roll(grids, cell))
+    image = Image.new("RGB", (LABEL_WIDTH + roll.width, roll.height), (255, 255, 255))
+    image.paste(roll, (LABEL_WIDTH, 0))
+    draw = ImageDraw.Draw(image)
+    for i, name in enumerate(INSTRUMENTS):
+        draw.text((4, i * cell + cell // 2), name, fill=(40, 40, 40), anchor="lm")
     with atomic_output(Path(path), suffix=".png") as tmp:
-        Image.fromarray(piano_roll(grids, cell)).save(tmp, format="PNG")
+        image.save(tmp, format="PNG")
