@@ -7,6 +7,7 @@ the torch-free install are tested all the same.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import string
 import subprocess
@@ -62,7 +63,11 @@ def test_real_models_are_bundled():
     assert {"letter_classifier", "drum_encoder", "drum_prior_low", "drum_decoder"} <= names
     assert any(name.startswith("letters_") for name in names)
     for name in names:
-        assert (MODELS_DIR / f"{name}.onnx.json").is_file(), f"{name}.onnx has no sidecar"
+        sidecar = MODELS_DIR / f"{name}.onnx.json"
+        assert sidecar.is_file(), f"{name}.onnx has no sidecar"
+        parity = json.loads(sidecar.read_text())["parity"]
+        assert parity["passed"] and parity["downstream_equal"], name
+        assert parity["max_abs"] <= 1e-5, f"{name} was exported with a relaxed tolerance {parity['tolerance']}"
 
 
 @pytest.mark.slow
