@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import click
 
-from edgegen.runtime.files import OutputError
-from edgegen.runtime.onnx_model import ModelError
 
-# ValueError covers UnknownLetterError, UnknownStyleError, MidiFileError and bad numeric options.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ModelError, OutputError, ValueError, OSError)
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The failures a user can cause. Imported late so `--help` does not pay for numpy.
+
+    ValueError covers UnknownLetterError, UnknownStyleError, MidiFileError and bad numeric options.
+    """
+    from edgegen.runtime.files import OutputError
+    from edgegen.runtime.onnx_model import ModelError
+
+    return (ModelError, OutputError, ValueError, OSError)
 
 
 def one_line(error: BaseException) -> str:
@@ -22,17 +27,19 @@ def one_line(error: BaseException) -> str:
 
 
 class FriendlyGroup(click.Group):
-    """A click group whose subcommands report EXPECTED_ERRORS as `Error: <one line>` (exit 1)."""
+    """A click group whose subcommands report expected errors as `Error: <one line>` (exit 1)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except EXPECTED_ERRORS as error:
-            raise click.ClickException(one_line(error)) from None
         except ImportError as error:  # e.g. no MIDI backend library
             raise click.ClickException(f"missing dependency: {one_line(error)}") from None
+        except Exception as error:
+            if isinstance(error, expected_errors()):
+                raise click.ClickException(one_line(error)) from None
+            raise
 
 
 class LetterParam(click.ParamType):
