@@ -70,15 +70,47 @@ def test_unknown_style_is_one_clear_error(model):
 
 def test_transfer_keeps_z_low_and_moves_z_high_to_the_target_prior(model):
     grids = np.random.default_rng(3).random((5, STEPS, len(INSTRUMENTS))) < 0.2
-    z_high, z_low = C.transfer_latents(model, grids, "latin")
     _, _, mu_low, _ = model.encode(grids.astype(np.float32))
-    assert np.array_equal(z_low, mu_low)
-    assert np.allclose(z_high, model.style_prior_mu[STYLES.index("latin")])
-    out = C.transfer(model, grids, "latin")
-    assert np.array_equal(out, C.decode_grid(model, z_high, z_low))
+    target = model.style_prior_mu[STYLES.index("latin")]
+    for mode in ("fit", "replace", "shift"):
+        z_high, z_low = C.transfer_latents(model, grids, "latin", mode=mode)
+        assert np.array_equal(z_low, mu_low), mode
+        out = C.transfer(model, grids, "latin", mode=mode)
+        assert np.array_equal(out, C.decode_grid(model, z_high, z_low)), mode
+    z_high, _ = C.transfer_latents(model, grids, "latin", mode="replace")
+    assert np.allclose(z_high, target)
+    # fit: a draw from the target prior, never further from the prior mean than the candidates reach
+    z_high, _ = C.transfer_latents(model, grids, "latin", mode="fit")
+    std = np.exp(0.5 * model.style_prior_logvar[STYLES.index("latin")])
+    assert (np.abs(z_high - target) < 6 * C.DEFAULT_TEMPERATURE_HIGH * std).all()
     # strength 0 is the plain reconstruction from the posterior means
     src_high, src_low = C.encode_mean(model, grids)
-    assert np.array_equal(C.transfer(model, grids, "latin", strength=0.0), C.decode_grid(model, src_high, src_low))
+    assert np.array_equal(C.transfer(model, grids, "latin", strength=0.0, mode="replace"),
+                          C.decode_grid(model, src_high, src_low))
+
+
+def test_fit_transfer_explains_the_source_kick_and_snare_better_than_replace(model):
+    grids = np.random.default_rng(4).random((40, STEPS, len(INSTRUMENTS))) < 0.2
+
+    def kick_snare_log_likelihood(mode):
+        z_high, z_low = C.transfer_latents(model, grids, "jazz", mode=mode, style_weight=0.0)
+        logits = model.decode(z_high, z_low)[..., :2]
+        return C._log_likelihood(logits, grids[..., :2].astype(np.float32))
+
+    fit, replace = kick_snare_log_likelihood("fit"), kick_snare_log_likelihood("replace")
+    assert (fit >= replace - 1e-4).all() and fit.mean() > replace.mean()
+
+
+def test_fit_transfer_style_weight_favours_bars_the_model_reads_as_the_target(model):
+    grids = np.random.default_rng(6).random((40, STEPS, len(INSTRUMENTS))) < 0.2
+    target = STYLES.index("latin")
+
+    def recognised(weight):
+        z_high, z_low = C.transfer_latents(model, grids, "latin", style_weight=weight)
+        bars = C.decode_grid(model, z_high, z_low).astype(np.float32)
+        return C.style_log_posterior(model, model.encode(bars)[0])[:, target].mean()
+
+    assert recognised(50.0) > recognised(0.0)
 
 
 def test_complexity_knob_is_strictly_monotone(model):

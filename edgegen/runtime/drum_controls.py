@@ -17,8 +17,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 # Defaults chosen on the validation split after training (see reports/drums/results.json).
-DEFAULT_TEMPERATURE_HIGH = 0.5  # spread around a style's prior mean; < 1 keeps bars typical of the style
-DEFAULT_TEMPERATURE_LOW = 1.0  # spread of the within-style variation
+DEFAULT_TEMPERATURE_HIGH = 0.3  # spread around a style's prior mean; < 1 keeps bars typical of the style
+DEFAULT_TEMPERATURE_LOW = 0.5  # spread of the within-style variation
 COMPLEXITY_SETTINGS: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the five documented knob positions
 COMPLEXITY_LOGIT_SHIFT = 2.0  # complexity c moves the hit threshold from logit 0 to logit -c * this
 
@@ -110,29 +110,69 @@ def encode_mean(model: DrumModel, grids: np.ndarray) -> tuple[np.ndarray, np.nda
     return mu_high, mu_low
 
 
-def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
-    """Most likely style index [N] of each z_high under the per-style Gaussian priors."""
+def style_log_posterior(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
+    """log q(style | z_high) [N, S]: the per-style Gaussian priors read as a classifier (uniform style prior)."""
     mu, logvar = model.style_prior_mu[None], model.style_prior_logvar[None]  # [1, S, 4]
     diff = np.asarray(z_high)[:, None, :] - mu  # [N, S, 4]
     log_lik = -0.5 * (diff ** 2 / np.exp(logvar) + logvar).sum(-1)  # [N, S]
-    return log_lik.argmax(1)
+    return log_lik - np.logaddexp.reduce(log_lik, axis=1, keepdims=True)
+
+
+def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
+    """Most likely style index [N] of each z_high under the per-style Gaussian priors."""
+    return style_log_posterior(model, z_high).argmax(1)
+
+
+KICK_SNARE = (0, 1)  # instrument columns whose onsets a transfer keeps (drum_spec.INSTRUMENTS order)
+TRANSFER_CANDIDATES = 32  # z_high candidates drawn from the target style's prior in "fit" mode
+TRANSFER_STYLE_WEIGHT = 20.0  # "fit" mode: weight of the model's own style judgement against the backbone fit
+
+
+def _log_likelihood(logits: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    """Bernoulli log-likelihood of bars under logits, summed over cells: [..., 16, k] -> [...]."""
+    return -(np.logaddexp(0.0, logits) - grids * logits).sum(axis=(-1, -2))
 
 
 def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-                     mode: str = "replace") -> tuple[np.ndarray, np.ndarray]:
+                     mode: str = "fit", rng: np.random.Generator | None = None,
+                     candidates: int = TRANSFER_CANDIDATES,
+                     style_weight: float = TRANSFER_STYLE_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
     """The (z_high, z_low) that :func:`transfer` decodes; z_low is the source's posterior mean, untouched.
 
-    mode "replace" (default) puts z_high on the target style's prior mean; mode "shift"
-    adds the difference between the target's prior mean and the
-    source's (the source style is the prior the bar's z_high is most likely
-    under), so the bar's own offset from its style -- its individual feel --
-    moves along with it. ``strength`` in [0, 1] scales the move.
+    Modes for the new z_high:
+    - "replace": the target style's prior mean.
+    - "shift": the bar's own z_high plus (target prior mean - mean of the style its
+      z_high is most likely under), so its offset from its style moves along.
+    - "fit" (default): ``candidates`` draws of z_high from the target style's
+      prior (at DEFAULT_TEMPERATURE_HIGH, the prior mean included), each decoded
+      with the source's z_low; the winner maximises
+      log p(source kick and snare | z_high, z_low) + style_weight * log q(target | decoded bar),
+      where q(style | bar) reads the re-encoded bar's z_high against the style
+      priors -- the model's own judgement of style. So the bar keeps as much of
+      its backbone as the target style allows: a MAP search by sampling that
+      needs only encode() and decode().
+    ``strength`` in [0, 1] moves z_high only part of the way (replace and shift).
     """
-    if mode not in ("shift", "replace"):
-        raise ValueError(f"mode must be 'shift' or 'replace', got {mode!r}")
+    if mode not in ("fit", "shift", "replace"):
+        raise ValueError(f"mode must be 'fit', 'shift' or 'replace', got {mode!r}")
     s = style_index(model, target_style)
+    grids = np.asarray(grids).reshape(-1, 16, 9)
     z_high, z_low = encode_mean(model, grids)
     target = model.style_prior_mu[s][None, :]
+    if mode == "fit":
+        rng = rng or np.random.default_rng(0)
+        std = np.exp(0.5 * model.style_prior_logvar[s])
+        draws = _f32(target + DEFAULT_TEMPERATURE_HIGH * std * rng.standard_normal((candidates, len(std))))
+        draws[0] = target[0]  # the prior mean is always a candidate
+        n, k = len(grids), candidates
+        logits = model.decode(np.repeat(draws[None], n, axis=0).reshape(n * k, -1),
+                              np.repeat(_f32(z_low), k, axis=0)).reshape(n, k, 16, 9)
+        keep = list(KICK_SNARE)
+        score = _log_likelihood(logits[..., keep], grids[:, None][..., keep].astype(np.float32))  # [N, K]
+        if style_weight:
+            decoded = (logits > 0).reshape(n * k, 16, 9).astype(np.float32)
+            score = score + style_weight * style_log_posterior(model, model.encode(decoded)[0])[:, s].reshape(n, k)
+        return draws[score.argmax(1)], _f32(z_low)
     if mode == "replace":
         moved = target
     else:
@@ -141,9 +181,9 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
 
 
 def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-             mode: str = "replace", complexity: float = 0.0) -> np.ndarray:
+             mode: str = "fit", complexity: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
     """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents)."""
-    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode)
+    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng)
     return decode_grid(model, z_high, z_low, complexity=complexity)
 
 

@@ -71,7 +71,11 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
 
     final_path = runs_dir / "vae" / "checkpoint.pt"
     final, model, control = _vae_metrics(final_path, train, test, classify, n_samples)
-    transfer = A.transfer_scores(model, classify, test.grids, test.styles)
+    transfer = A.transfer_scores(model, classify, test.grids, test.styles)  # default mode "fit"
+    transfer_modes = {mode: {k: v for k, v in A.transfer_scores(model, classify, test.grids, test.styles,
+                                                                mode=mode).items() if k != "per_target"}
+                      for mode in ("replace", "shift")}
+    transfer_modes["fit"] = {k: v for k, v in transfer.items() if k != "per_target"}
     density = np.mean([drum_controls.hits_per_bar_by_complexity(model, s, n_samples) for s in STYLES], axis=0)
     nearest = recon_scores(test.grids, A.nearest_bar_copy(train.grids, test.grids))
     unsupervised_fit = None
@@ -108,12 +112,14 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
         "transfer_target_accuracy": transfer["target_accuracy"],
         "transfer_per_target": transfer["per_target"],
         "transfer_rhythm_kept": transfer["rhythm_kept"],
+        "transfer_modes": transfer_modes,
         "novelty_copy_share": A.copy_share(control["samples"], train.grids),
         "density_hits_per_bar": [round(float(d), 3) for d in density],
         "complexity_settings": list(drum_controls.COMPLEXITY_SETTINGS),
         "sampling": {"temperature_high": drum_controls.DEFAULT_TEMPERATURE_HIGH,
                      "temperature_low": drum_controls.DEFAULT_TEMPERATURE_LOW, "decode": "threshold"},
         "train_minutes": final["train_minutes"],
+        "final_epochs": final["epochs"],
         "ablation": ablation,
         "quick": quick,
     }
@@ -179,6 +185,9 @@ def _write_readme(path: Path, r: dict[str, Any]) -> None:
         f" unsupervised z_high {_fmt(r['style_control_unsupervised_fitted_gaussians'])} |",
         f"| transfer: target style | {r['transfer_target_accuracy']:.3f} | >= {0.8 * ceiling:.3f} |",
         f"| transfer: kick/snare onsets kept | {r['transfer_rhythm_kept']:.3f} | >= 0.8 |",
+        "| transfer modes (target style / kick-snare kept) | "
+        + "; ".join(f"{m} {v['target_accuracy']:.3f} / {v['rhythm_kept']:.3f}" for m, v in r["transfer_modes"].items())
+        + " | fit is the default |",
         f"| novelty: sampled bars copying a training bar | {r['novelty_copy_share']:.3f} | <= 0.10 |",
         f"| hits per bar at complexity {r['complexity_settings']} | {r['density_hits_per_bar']} | strictly rising |",
         f"| training minutes (final recipe) | {r['train_minutes']:.1f} | <= 10 |",
@@ -196,7 +205,7 @@ def _write_readme(path: Path, r: dict[str, Any]) -> None:
               "| variant | epochs | hit F1 | cell acc | collapsed (high/low) | active (high/low) | MI high/low |"
               " probe | style control |", "|---|---|---|---|---|---|---|---|---|"]
     for name, a in {"final": None, **r["ablation"]}.items():
-        a = a or {"epochs": "", "recon": rec, "collapsed_dims": r["collapsed_dims"], "active_units": r["active_units"],
+        a = a or {"epochs": r["final_epochs"], "recon": rec, "collapsed_dims": r["collapsed_dims"], "active_units": r["active_units"],
                   "mutual_information": r["mutual_information"], "probe_accuracy": r["probe_accuracy"],
                   "style_control_accuracy": r["style_control_accuracy"]}
         lines.append(

@@ -11,6 +11,7 @@ the report says so beside the number.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def style_scores(model: StyleClassifier, corpus: Corpus) -> dict[str, Any]:
     """Balanced accuracy over the styles present, and recall per present style."""
     pred = predict(model, corpus.grids)
     present = sorted(set(corpus.styles.tolist()))
+    warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")  # absent styles
     recalls = recall_score(corpus.styles, pred, labels=present, average=None, zero_division=0)
     return {"balanced_accuracy": float(balanced_accuracy_score(corpus.styles, pred)),
             "recall": {STYLES[s]: float(r) for s, r in zip(present, recalls)}}
