@@ -91,9 +91,9 @@ class BarSource:
     ``to_notes`` turns a grid into the bar's notes (this is where swing,
     humanise and the note map apply). ``bars`` stops after that many bars
     (None: never). An exception on the thread is re-raised by :meth:`get`, so it
-    ends playback through the player's clean exit. ``realtime`` asks for
-    real-time priority just below the player's: this thread shares the GIL with
-    the player, and if the OS parks it while it holds the GIL, the player waits
+    ends playback through the player's clean exit. ``realtime`` asks for the
+    same real-time priority as the player: this thread shares the GIL with the
+    player, and if the OS parks it while it holds the GIL, the player waits
     (measured: 1-3 ms late events on a busy machine without it).
     """
 
@@ -139,7 +139,7 @@ class BarSource:
         return False
 
     def _produce(self) -> None:
-        with realtime_priority(self._realtime, priority=4):
+        with realtime_priority(self._realtime):
             self._produce_all()
 
     def _produce_all(self) -> None:

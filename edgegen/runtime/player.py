@@ -155,11 +155,15 @@ class _Event:
 
 
 @contextlib.contextmanager
-def realtime_priority(enabled: bool, priority: int = 5) -> Iterator[bool]:
+def realtime_priority(enabled: bool, priority: int = 1) -> Iterator[bool]:
     """SCHED_FIFO for the calling thread while inside, if the OS allows it; yield whether it did.
 
-    Priority 5 stays below JACK's own real-time thread (10 by default), so the
-    server still preempts us. Restored on exit so a test process does not keep it.
+    Priority 1 is the lowest real-time priority: above every ordinary process
+    (a busy neighbour can no longer delay a deadline), below the audio system's
+    own threads. JACK runs its clients' process threads at FIFO 5 by default;
+    measured here, a player at the same priority spinning on one of two cores
+    kept them from finishing their cycle (xruns and corrupted MIDI events).
+    Restored on exit so a test process does not keep it.
     """
     if not enabled or not hasattr(os, "sched_setscheduler"):
         yield False
