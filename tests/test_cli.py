@@ -178,6 +178,9 @@ def test_drum_transfer_and_show(models, out):
     assert run(drumgen, ["sample", "--style", "rock", "--bars", 2, "--seed", 5, "--out", out / "in.mid"]).exit_code == 0
     result = run(drumgen, ["transfer", out / "in.mid", "--to", "latin", "--out", out / "latin.mid"])
     assert result.exit_code == 0, result.output
+    for mode in ("shift", "replace"):
+        assert run(drumgen, ["transfer", out / "in.mid", "--to", "jazz", "--mode", mode,
+                             "--out", out / f"{mode}.mid"]).exit_code == 0
     shown = run(drumgen, ["show", out / "latin.mid"])
     assert shown.exit_code == 0 and shown.output.count("snare") == 2
     generated = run(drumgen, ["show", "--style", "jazz", "--seed", 1])

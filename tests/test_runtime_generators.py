@@ -123,7 +123,9 @@ def test_morph_blend_transfer_interpolate_shapes(drums):
     assert drums.morph("rock", "jazz", bars=5, seed=0).shape == (5, 16, 9)
     assert drums.blend({"jazz": 0.7, "latin": 0.3}, bars=3, seed=0).shape == (3, 16, 9)
     source = drums.sample("rock", bars=2, seed=9)
-    assert drums.transfer(source, "latin").shape == (2, 16, 9)
+    for mode in ("fit", "shift", "replace"):
+        restyled = drums.transfer(source, "latin", seed=1, mode=mode)
+        assert restyled.shape == (2, 16, 9) and np.array_equal(restyled, drums.transfer(source, "latin", 1, mode=mode))
     assert drums.interpolate(source[0], source[1], steps=4).shape == (4, 16, 9)
     with pytest.raises(UnknownStyleError):
         drums.blend({"polka": 1.0})
@@ -141,8 +143,9 @@ def test_onnx_drum_model_gives_the_torch_model_s_bars():
         b = drum_controls.sample_style(onnx_model, style, 64, np.random.default_rng(1))
         assert np.array_equal(a, b)
     grids = drum_controls.sample_style(torch_model, "rock", 7, np.random.default_rng(2))
-    assert np.array_equal(drum_controls.transfer(torch_model, grids, "jazz"),
-                          drum_controls.transfer(onnx_model, grids, "jazz"))
+    for mode in ("fit", "shift", "replace"):
+        assert np.array_equal(drum_controls.transfer(torch_model, grids, "jazz", mode=mode, rng=np.random.default_rng(3)),
+                              drum_controls.transfer(onnx_model, grids, "jazz", mode=mode, rng=np.random.default_rng(3)))
 
 
 def test_midi_round_trip(drums, tmp_path):

@@ -145,6 +145,10 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @click.option("--to", "style", type=STYLE, required=True, help="Target style.")
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move toward the target style (0 = unchanged groove, 1 = all the way).")
+@click.option("--mode", type=click.Choice(["fit", "shift", "replace"]), default="fit", show_default=True,
+              help="fit: the target-style groove that best keeps your kick and snare; shift: move your groove "
+                   "by the difference between styles; replace: the target style's typical groove.")
+@SEED
 @COMPLEXITY
 @click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
               help="MIDI channel of the drums in IN.mid.")
@@ -156,8 +160,8 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="MIDI file to write (atomically).")
 @PNG
-def transfer(midi_in, style, strength, complexity, channel, bpm, swing, humanize, note_map, models_dir, out,
-             png) -> None:
+def transfer(midi_in, style, strength, mode, seed, complexity, channel, bpm, swing, humanize, note_map, models_dir,
+             out, png) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
     \b
@@ -169,8 +173,10 @@ def transfer(midi_in, style, strength, complexity, channel, bpm, swing, humanize
 
     track = read_midi(midi_in, channel=channel - 1)
     generator = DrumGenerator(models_dir)
-    grids = generator.transfer(track.grids, style.lower(), strength=strength, complexity=complexity)
-    _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, 0, note_map)
+    seed = 0 if seed is None else seed  # transfer is a function of the input: repeatable by default
+    grids = generator.transfer(track.grids, style.lower(), seed=seed, strength=strength, mode=mode,
+                               complexity=complexity)
+    _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
     click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {style})")
 
 

@@ -144,13 +144,16 @@ class DrumGenerator:
         return controls.blend(self.model, weights, bars, np.random.default_rng(seed))
 
     def transfer(self, grids: np.ndarray, style: str, seed: int | None = None, strength: float = 1.0,
-                 complexity: float = 0.0) -> np.ndarray:
+                 mode: str = "fit", complexity: float = 0.0) -> np.ndarray:
         """Restyle bars [n, 16, 9]: keep their variation (z_low), move z_high to ``style``.
 
-        Deterministic (posterior means); ``seed`` is accepted for a uniform API.
+        ``mode`` (see drum_controls.transfer_latents): "fit" picks the target-style z_high
+        that best keeps the source's kick and snare (uses ``seed``), "shift" moves the bar's
+        own z_high by the difference of style means, "replace" uses the target's prior mean.
         """
         grids = np.asarray(grids, dtype=np.float32).reshape(-1, 16, 9)
-        return controls.transfer(self.model, grids, style, strength=strength, complexity=complexity)
+        return controls.transfer(self.model, grids, style, strength=strength, mode=mode, complexity=complexity,
+                                 rng=np.random.default_rng(seed))
 
     def interpolate(self, grid_a: np.ndarray, grid_b: np.ndarray, steps: int = 8, level: str = "both") -> np.ndarray:
         """``steps`` bars walking from bar a to bar b through latent space."""
