@@ -20,7 +20,7 @@ import pytest
 
 from edgegen.runtime import midi_io
 from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS
-from edgegen.runtime.jack_server import JackServer, JackUnavailable, jackd_path
+from edgegen.runtime.jack_server import JackServer, JackUnavailable, MidiRecorder, jackd_path
 from edgegen.runtime.onnx_model import models_dir
 
 MODELS = models_dir()  # $EDGEGEN_MODELS or the bundled models
@@ -51,75 +51,12 @@ def jack():
     server.stop()
 
 
-class Sink:
-    """Our MIDI input on the JACK server: records (arrival time, message); ``on_message`` hook per message.
-
-    No Python runs in JACK's process thread: RtMidi queues input in C and stamps it
-    with JACK's clock, and a Python thread drains the queue. (A Python callback there
-    must take the GIL; a garbage collection in this process then made the client miss
-    its JACK cycle, and the next cycle read half-written events: measured here.)
-    Arrival times are seconds since the first message, from RtMidi's delta times.
-    """
-
-    def __init__(self, client: str = "edgegen-sink"):
-        import rtmidi
-
-        self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client, queue_size_limit=65536)
-        self.rt.ignore_types(sysex=True, timing=False, active_sense=True)
-        self.received: list[tuple[float, mido.Message]] = []
-        self.on_message = None
-        self._clock = 0.0
-        self._running = True
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while self._running:
-            event = self.rt.get_message() if self.rt is not None else None
-            if event is None:
-                time.sleep(0.0005)
-                continue
-            data, delta = event
-            self._clock += delta
-            message = mido.Message.from_bytes(data)
-            self.received.append((self._clock, message))
-            if self.on_message is not None:
-                self.on_message(message)
-
-    def open_virtual(self, port: str) -> None:
-        self.rt.open_virtual_port(port)
-
-    def connect(self, contains: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            names = self.rt.get_ports()
-            for index, name in enumerate(names):
-                if contains in name:
-                    self.rt.open_port(index)
-                    return name
-            time.sleep(0.005)
-        raise AssertionError(f"no JACK port containing {contains!r} appeared; ports: {self.rt.get_ports()}")
-
-    def messages(self, kind: str | None = None) -> list[tuple[float, mido.Message]]:
-        return [(t, m) for t, m in self.received if kind is None or m.type == kind]
-
-    def close(self) -> None:
-        """Close the port and the JACK client (once: RtMidi crashes on a second delete)."""
-        if self.rt is None:
-            return
-        self._running = False
-        self._thread.join(1.0)
-        rt, self.rt = self.rt, None
-        rt.close_port()
-        rt.delete()
-
-
 @pytest.fixture
 def sink(jack):
     made = []
 
-    def make(client: str = "edgegen-sink") -> Sink:
-        made.append(Sink(client))
+    def make(client: str = "edgegen-sink") -> MidiRecorder:
+        made.append(MidiRecorder(client))
         return made[-1]
 
     yield make
@@ -165,7 +102,7 @@ def expected_notes(grids: np.ndarray, bars: int) -> list[tuple[float, int]]:
     return notes
 
 
-def check_silenced(sink: Sink, channel: int = 9) -> None:
+def check_silenced(sink: MidiRecorder, channel: int = 9) -> None:
     """Every note-on was answered by a note-off, and CC 123 then CC 120 arrived on the channel."""
     sounding: set[int] = set()
     for _, message in sink.received:

@@ -4,7 +4,9 @@ DESIGN section 8: with no /dev/snd, ALSA MIDI fails, but jackd runs in user spac
 with ``-d dummy`` and RtMidi speaks JACK. Each server here gets its own name
 (``jackd -n NAME``), so it never meets a JACK server someone else runs; clients
 find it through ``JACK_DEFAULT_SERVER=NAME`` (see :meth:`JackServer.env`). Only
-the PID we started is ever stopped.
+the PID we started is ever stopped. :class:`MidiRecorder` is the listening end
+of a loopback: the e2e tests and the playback benchmark connect it to
+`drumgen play`'s port.
 """
 from __future__ import annotations
 
@@ -13,15 +15,32 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import mido
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
 
 class JackUnavailable(RuntimeError):
     """jackd is not installed or did not come up; the message says which."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies (Linux prctl).
+
+    A test process that crashes (or is killed) must not leave its jackd running.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def jackd_path() -> str | None:
@@ -91,8 +110,6 @@ class JackServer:
         """Ask a throwaway client (jack_lsp if installed, else RtMidi in a subprocess) whether the server answers."""
         probe = ["jack_lsp"] if shutil.which("jack_lsp") else None
         if probe is None:
-            import sys
-
             probe = [sys.executable, "-c", "import rtmidi; rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK).get_ports()"]
         done = subprocess.run(probe, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=self.timeout)
@@ -105,7 +122,8 @@ class JackServer:
         remove_stale_shm()
         self.process = subprocess.Popen(
             [jackd, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -137,3 +155,66 @@ class JackServer:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+class MidiRecorder:
+    """A MIDI input on the JACK server that records (arrival time, message); ``on_message`` hook per message.
+
+    No Python runs in JACK's process thread: RtMidi queues input in C and stamps it
+    with JACK's clock, and a Python thread drains the queue. (A Python callback there
+    must take the GIL; a garbage collection in the test process then made the client
+    miss its JACK cycle, and the next cycle read half-written events: measured here.)
+    Arrival times are seconds since the first message, from RtMidi's delta times.
+    """
+
+    def __init__(self, client: str = "edgegen-sink"):
+        import rtmidi
+
+        self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client, queue_size_limit=65536)
+        self.rt.ignore_types(sysex=True, timing=False, active_sense=True)
+        self.received: list[tuple[float, mido.Message]] = []
+        self.on_message = None
+        self._clock = 0.0
+        self._running = True
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while self._running:
+            event = self.rt.get_message() if self.rt is not None else None
+            if event is None:
+                time.sleep(0.0005)
+                continue
+            data, delta = event
+            self._clock += delta
+            message = mido.Message.from_bytes(data)
+            self.received.append((self._clock, message))
+            if self.on_message is not None:
+                self.on_message(message)
+
+    def open_virtual(self, port: str) -> None:
+        self.rt.open_virtual_port(port)
+
+    def connect(self, contains: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            names = self.rt.get_ports()
+            for index, name in enumerate(names):
+                if contains in name:
+                    self.rt.open_port(index)
+                    return name
+            time.sleep(0.005)
+        raise AssertionError(f"no JACK port containing {contains!r} appeared; ports: {self.rt.get_ports()}")
+
+    def messages(self, kind: str | None = None) -> list[tuple[float, mido.Message]]:
+        return [(t, m) for t, m in self.received if kind is None or m.type == kind]
+
+    def close(self) -> None:
+        """Close the port and the JACK client (once: RtMidi crashes on a second delete)."""
+        if self.rt is None:
+            return
+        self._running = False
+        self._thread.join(1.0)
+        rt, self.rt = self.rt, None
+        rt.close_port()
+        rt.delete()

@@ -1,0 +1,265 @@
+"""`make bench` (playback half): how well `drumgen play` keeps time, measured through a real JACK loopback.
+
+For each run: the live player in evolve mode with a new variation (z_low, one
+inference call) every ``--every`` bars (default 1: inference for every bar), and
+MIDI clock on (96 ticks per bar scheduled too), plays ``--bars`` bars into a
+virtual JACK port; an input port on the same private JACK server
+(``jackd -d dummy -p 64``, 1.33 ms periods) records what arrives. The runs: each
+tempo at real-time priority (what `drumgen play` does when allowed); the first
+tempo again with one more thread running drum inference nonstop at normal
+priority (a player embedded in a busier program: the GIL's worst case); and the
+first tempo at normal priority (no real-time permission). Reported per run:
+
+- send time minus deadline of every event: p50, p99, max (ms) and late events (> 1 ms);
+- drift: mean send lateness in the last bar minus the first bar (ms);
+- notes sent / received / lost, and whether the received order is the sent order;
+- arrival through JACK: offset of each note from its deadline (relative to the first
+  note; JACK's own timestamps), minus the median offset: p50, p99, max |jitter| (ms),
+  and the drift of that offset between first and last bar.
+
+Merges a "playback" section into the bench JSON (read-modify-write: the inference
+benchmark writes its own section) and prints a table.
+
+Usage: python scripts/bench_playback.py --out reports/bench.json [--bars 32] [--quick]
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edgegen.runtime import bar_source, drum_controls, midi_io, midi_ports
+from edgegen.runtime.drum_spec import STYLES
+from edgegen.runtime.files import atomic_write_text
+from edgegen.runtime.jack_server import JACK_BACKEND, JackServer, MidiRecorder
+from edgegen.runtime.player import Player, PlayerConfig
+
+TARGETS = {"send_p99_ms": 1.0, "send_max_ms": 3.0, "drift_ms": 1.0, "lost_notes": 0}
+
+
+class RandomDrumModel:
+    """Stand-in with random weights when no trained drum model is bundled: the DrumModel protocol,
+    a decoder MLP (16 -> 256 -> 256 -> 144) about the size of the real one, ~15 % hits."""
+
+    def __init__(self, seed: int = 0, hidden: int = 256):
+        rng = np.random.default_rng(seed)
+        self.styles = list(STYLES)
+        self.style_prior_mu = rng.normal(0, 1, (len(STYLES), 4)).astype(np.float32)
+        self.style_prior_logvar = np.zeros((len(STYLES), 4), np.float32)
+        self.w_prior = rng.normal(0, 0.5, (4, 24)).astype(np.float32)
+        self.w1 = rng.normal(0, 1 / 4, (16, hidden)).astype(np.float32)  # [16] -> [hidden]
+        self.w2 = rng.normal(0, 1 / 16, (hidden, hidden)).astype(np.float32)  # [hidden] -> [hidden]
+        self.w3 = rng.normal(0, 1 / 16, (hidden, 144)).astype(np.float32)  # [hidden] -> [16*9]
+
+    def encode(self, x):
+        raise NotImplementedError("the benchmark only samples")
+
+    def prior_low(self, z_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = z_high @ self.w_prior  # [N, 24]
+        return out[:, :12], np.clip(out[:, 12:], -2, 0)
+
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
+        h = np.tanh(np.concatenate([z_high, z_low], axis=1) @ self.w1)  # [N, hidden]
+        h = np.tanh(h @ self.w2)  # [N, hidden]
+        return (h @ self.w3).reshape(-1, 16, 9) * 4.0 - 2.0  # [N, 16, 9] logits
+
+
+def load_model(models: Path | None):
+    """The trained drum model if there is one that plays notes; else the random stand-in (and why)."""
+    try:
+        from edgegen.runtime.drum_generator import DrumGenerator
+        from edgegen.runtime.onnx_model import models_dir
+
+        generator = DrumGenerator(models)
+        if generator.sample(generator.styles[0], 8, seed=0).any():
+            return generator.model, f"trained drum model (variant {generator.model.spec.variant!r}, {models_dir(models)})"
+        reason = "the drum model found generates silent bars"
+    except Exception as error:  # no bundled model yet, or an incompatible one
+        reason = str(error).splitlines()[0]
+    return RandomDrumModel(), f"random-weights numpy stand-in, not the trained model ({reason})"
+
+
+def inference_load(model, stop: threading.Event, calls: list[int]) -> None:
+    """Generate batches of 16 bars nonstop: what a user generating files during a set would cost."""
+    rng = np.random.default_rng(1)
+    while not stop.is_set():
+        drum_controls.sample_style(model, model.styles[calls[0] % len(model.styles)], 16, rng)
+        calls[0] += 1
+
+
+def percentiles_ms(values: np.ndarray) -> dict[str, float]:
+    values = np.asarray(values, dtype=float) * 1e3
+    if values.size == 0:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    return {"p50": round(float(np.percentile(values, 50)), 4), "p99": round(float(np.percentile(values, 99)), 4),
+            "max": round(float(values.max()), 4)}
+
+
+def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime: bool, load_threads: int,
+            seed: int) -> dict:
+    """Play ``bars`` bars in evolve mode into JACK and compare what arrives with what was scheduled."""
+    backend = midi_ports.choose_backend()
+    recorder = MidiRecorder("edgegen-bench-in")
+    port = midi_ports.open_output(virtual="edgegen-bench", backend=backend)
+    recorder.connect("edgegen-bench:")
+    scheduled: list[list[tuple[float, int, int]]] = []
+
+    def to_notes(grid):
+        notes = midi_io.bar_events(grid)
+        scheduled.append(notes)
+        return notes
+
+    rng = np.random.default_rng(seed)
+    grids = bar_source.evolve_grids(model, model.styles[seed % len(model.styles)], every, rng)
+    config = PlayerConfig(bpm=bpm, clock=True, realtime=realtime, lead_in=0.5)
+    stop, calls = threading.Event(), [0]
+    load = [threading.Thread(target=inference_load, args=(model, stop, calls), daemon=True) for _ in range(load_threads)]
+    for thread in load:
+        thread.start()
+    source = bar_source.BarSource(grids, to_notes, bars=bars, realtime=realtime)
+    player = Player(port, source, config)
+    started = time.perf_counter()
+    try:
+        with source:
+            stats = player.run()
+    finally:
+        stop.set()
+        for thread in load:
+            thread.join(5)
+    seconds = time.perf_counter() - started
+    time.sleep(0.3)  # let the last period's events arrive
+    recorder.close()
+
+    sent = [(bar * 16 + t, pitch) for bar, notes in enumerate(scheduled[:bars]) for t, pitch, _ in notes]
+    got = recorder.messages("note_on")
+    order_ok = [m.note for _, m in got] == [pitch for _, pitch in sent]
+    arrival: dict = {"compared": False}
+    if order_ok and sent:
+        step = config.step_seconds
+        offset = np.array([t for t, _ in got]) - (np.array([s for s, _ in sent]) - sent[0][0]) * step
+        jitter = np.abs(offset - np.median(offset))
+        bar_of = np.array([int(s // 16) for s, _ in sent])
+        arrival = {
+            "compared": True,
+            "jitter_ms": percentiles_ms(jitter),
+            "spread_ms": round(float(np.ptp(offset)) * 1e3, 4),
+            "drift_ms": round(float(offset[bar_of == bar_of.max()].mean() - offset[bar_of == bar_of.min()].mean()) * 1e3, 4),
+            "jack_period_ms": round(jack.period_ms, 4),
+        }
+    summary = stats.summary()
+    return {
+        "bpm": bpm,
+        "bars": stats.bars,
+        "mode": f"evolve (new z_low every {every} bar(s)), MIDI clock on",
+        "realtime_priority": summary["realtime_priority"],
+        "inference_load_threads": load_threads,
+        "inference_calls_during_run": calls[0],
+        "events": summary["events"],
+        "send_minus_deadline_ms": {"p50": summary["send_minus_deadline_ms_p50"],
+                                   "p99": summary["send_minus_deadline_ms_p99"],
+                                   "max": summary["send_minus_deadline_ms_max"]},
+        "late_events": summary["late_events"],
+        "drift_ms": summary["drift_ms"],
+        "notes_sent": stats.notes,
+        "notes_received": len(got),
+        "lost_notes": stats.notes - len(got),
+        "order_ok": order_ok,
+        "arrival_through_jack": arrival,
+        "wall_seconds": round(seconds, 2),
+    }
+
+
+def meets_targets(run: dict) -> bool:
+    send = run["send_minus_deadline_ms"]
+    return (send["p99"] <= TARGETS["send_p99_ms"] and send["max"] <= TARGETS["send_max_ms"]
+            and abs(run["drift_ms"]) <= TARGETS["drift_ms"] and run["lost_notes"] == 0 and run["order_ok"])
+
+
+def print_table(runs: list[dict]) -> None:
+    click.echo(f"{'BPM':>4} {'prio':>8} {'load':>4} {'bars':>4} {'events':>6}  {'send-deadline ms p50/p99/max':>28} {'late':>4} "
+               f"{'drift ms':>8} {'notes sent/recv':>15}  {'JACK jitter ms p99/max':>22}  targets")
+    for run in runs:
+        send, arrival = run["send_minus_deadline_ms"], run["arrival_through_jack"]
+        jitter = (f"{arrival['jitter_ms']['p99']:.3f}/{arrival['jitter_ms']['max']:.3f}" if arrival["compared"]
+                  else "order differs")
+        click.echo(f"{run['bpm']:>4g} {'realtime' if run['realtime_priority'] else 'normal':>8} "
+                   f"{run['inference_load_threads']:>4} {run['bars']:>4} "
+                   f"{run['events']:>6}  {send['p50']:>9.3f}/{send['p99']:.3f}/{send['max']:.3f}"
+                   f" {run['late_events']:>4} {run['drift_ms']:>8.3f} {run['notes_sent']:>7}/{run['notes_received']:<7}"
+                   f"  {jitter:>22}  {'met' if meets_targets(run) else 'MISSED'}")
+
+
+def merge_section(path: Path, section: str, value: dict) -> None:
+    """Read the bench JSON (if any), replace one section, write it back atomically."""
+    data = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            data = {}
+    data[section] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("reports/bench.json"),
+              show_default=True, help="Bench JSON to merge the 'playback' section into.")
+@click.option("--bars", type=click.IntRange(min=2), default=32, show_default=True, help="Bars per run.")
+@click.option("--bpm", "tempos", type=click.FloatRange(20, 300), multiple=True, default=(120.0, 180.0),
+              show_default=True, help="Tempos to measure (repeat the option).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Bars per new variation (one inference call each) in evolve mode.")
+@click.option("--comparisons/--no-comparisons", default=True, show_default=True,
+              help="Also measure the first tempo with a nonstop inference thread, and without real-time priority.")
+@click.option("--models", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Models folder [default: $EDGEGEN_MODELS or the bundled models].")
+@click.option("--quick", is_flag=True, help="8 bars per run (a smoke test, not a measurement).")
+def main(out: Path, bars: int, tempos: tuple[float, ...], every: int, comparisons: bool, models: Path | None,
+         quick: bool) -> None:
+    """Measure live playback timing through a JACK loopback and merge it into the bench JSON."""
+    if quick:
+        bars = 8
+    model, source = load_model(models)
+    click.echo(f"bars from: {source}", err=True)
+    plan = [(bpm, True, 0) for bpm in tempos]  # (tempo, real-time priority, extra inference threads)
+    if comparisons:
+        plan += [(tempos[0], True, 1), (tempos[0], False, 0)]
+    load_before = os.getloadavg()
+    runs = []
+    with JackServer() as jack:
+        os.environ.update(jack.env({}))
+        for index, (bpm, realtime, load_threads) in enumerate(plan):
+            click.echo(f"run {index + 1}/{len(plan)}: {bars} bars at {bpm:g} BPM, "
+                       f"{'real-time' if realtime else 'normal'} priority, {load_threads} extra inference thread(s)...",
+                       err=True)
+            runs.append(one_run(jack, model, bpm, bars, every, realtime, load_threads, seed=index))
+    print_table(runs)
+    merge_section(out, "playback", {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "bars_from": source,
+        "random_stand_in": isinstance(model, RandomDrumModel),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "jack": f"jackd -d dummy -r 48000 -p 64 (private server), MIDO_BACKEND={JACK_BACKEND}",
+        "targets": TARGETS,
+        "all_targets_met": all(meets_targets(run) for run in runs
+                               if run["realtime_priority"] and not run["inference_load_threads"]),
+        "all_targets_met_means": "the runs as `drumgen play` runs: real-time priority, no extra threads",
+        "runs": runs,
+    })
+    click.echo(f"merged 'playback' into {out}", err=True)
+
+
+if __name__ == "__main__":
+    main()
