@@ -244,3 +244,32 @@ def test_a_failing_send_becomes_port_gone():
     port = midi_ports.MidoOutputPort(Broken("x"), "x")
     with pytest.raises(midi_ports.PortGoneError, match="device unplugged"):
         port.send(mido.Message("note_on"))
+
+
+# --------------------------------------------------------------------------- modes with a real (tiny) ONNX model
+
+
+@pytest.mark.parametrize("mode_args, generate", [
+    (["--mode", "loop", "--style", "jazz"], lambda g: np.repeat(g.sample("jazz", 1, seed=11), 3, axis=0)),
+    (["--mode", "evolve", "--style", "rock", "--every", "2"], lambda g: g.evolve("rock", 3, seed=11, every=2)),
+    (["--mode", "morph", "--style", "rock", "--to", "latin", "--every", "3"],
+     lambda g: g.morph("rock", "latin", 3, seed=11)),
+])
+def test_play_modes_send_the_bars_the_model_generates(backend, mode_args, generate):
+    from tiny_runs import exported_models
+
+    from edgegen.runtime.drum_generator import DrumGenerator
+
+    _, models = exported_models()
+    result = invoke("play", "--virtual", "x", "--models", str(models), "--seed", "11", "--bars", "3", "--bpm", "300",
+                    "--no-realtime", *mode_args)
+    assert result.exit_code == 0, result.output
+    grids = generate(DrumGenerator(models))
+    expected = [pitch for grid in grids for _, pitch, _ in midi_io.bar_events(grid)]
+    played = [m.note for _, m in backend.opened[0].sent if m.type == "note_on"]
+    assert expected and played == expected
+
+
+def test_missing_model_is_one_line(backend, tmp_path):
+    result = invoke("play", "--virtual", "x", "--models", str(tmp_path), "--style", "rock")
+    assert result.exit_code == 1 and len(error_lines(result)) == 1 and "drum_decoder" in result.output

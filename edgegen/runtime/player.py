@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import mido
 import numpy as np
@@ -225,12 +225,11 @@ class Player:
     """Plays a :class:`BarFeed` on an :class:`OutputPort` until the feed ends or playback is stopped."""
 
     def __init__(self, port: OutputPort, feed: BarFeed, config: PlayerConfig | None = None,
-                 clock: Clock | None = None, on_bar: Callable[[int], None] | None = None):
+                 clock: Clock | None = None):
         self.port = port
         self.feed = feed
         self.config = config or PlayerConfig()
         self.clock = clock or SystemClock()
-        self.on_bar = on_bar  # called (on the player thread, at idle time) when a bar starts sounding
         self.stats = PlaybackStats()
         self._events: list[_Event] = []
         self._seq = 0
@@ -385,8 +384,6 @@ class Player:
             if event.order in (ORDER_BAR, ORDER_END):
                 self.stats.bars = event.bar  # the bars before this one are complete
                 self._collect_due = True
-                if event.order == ORDER_BAR and self.on_bar is not None:
-                    self.on_bar(event.bar)
             self._fill()
             self._housekeeping()
 
