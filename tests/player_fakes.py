@@ -31,12 +31,18 @@ class FakeClock:
 
 
 class ListFeed:
-    """Bars of notes from a list; ``delay`` {bar: seconds} makes that bar arrive late (slow inference)."""
+    """Bars of notes from a list; ``delay`` {bar: seconds} makes that bar arrive late (slow inference);
+    ``cost`` seconds pass on the clock at every call that hands over a bar (work done on the player thread);
+    ``late_polls`` makes the first non-blocking ask for each bar find it not ready yet."""
 
     def __init__(self, bars: list[list[tuple[float, int, int]]], clock: FakeClock | None = None,
-                 delay: dict[int, float] | None = None, fail_at: int | None = None):
+                 delay: dict[int, float] | None = None, fail_at: int | None = None, cost: float = 0.0,
+                 late_polls: bool = False):
         self.bars = list(bars)
         self.clock = clock
+        self.cost = cost
+        self.late_polls = late_polls
+        self.polled: set[int] = set()
         self.delay = delay or {}
         self.fail_at = fail_at
         self.served = 0
@@ -46,6 +52,9 @@ class ListFeed:
             raise RuntimeError("generator crashed")
         if self.served >= len(self.bars):
             return None
+        if self.late_polls and not block and self.served not in self.polled:
+            self.polled.add(self.served)
+            raise queue.Empty
         wait = self.delay.get(self.served, 0.0)
         if wait:
             if not block:
@@ -54,6 +63,8 @@ class ListFeed:
             self.delay.pop(self.served)
         bar = self.bars[self.served]
         self.served += 1
+        if self.cost:
+            self.clock.t += self.cost
         return bar
 
 

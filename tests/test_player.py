@@ -87,6 +87,16 @@ def test_a_late_bar_is_sent_at_once_in_order_and_counted():
     assert np.all(np.diff(times) > 0)
 
 
+def test_taking_the_next_bar_waits_for_a_quiet_moment_and_never_delays_a_downbeat():
+    clock = FakeClock()
+    bars = [[(0.0, KICK, 100), (8.0, SNARE, 100)]] * 6
+    # handing over a bar costs the player thread 2 ms, and each bar is not ready the first time it is asked for
+    feed = ListFeed(bars, clock, cost=0.002, late_polls=True)
+    player, port, stats = play(bars, PlayerConfig(bpm=120, clock=True), clock, feed=feed)
+    assert stats.late == 0 and max(stats.lateness) < 1e-4
+    assert stats.notes == 12
+
+
 # --------------------------------------------------------------------------- musical options
 
 

@@ -257,8 +257,9 @@ class Player:
         start = self.bar_start(bar)
         self._push(start, ORDER_BAR, None, bar)
         if cfg.clock:
+            tick_message = mido.Message("clock")  # one shared object: 96 per bar, never modified
             for tick in range(STEPS * CLOCKS_PER_STEP):
-                self._push(start + tick * step / CLOCKS_PER_STEP, ORDER_TICK, mido.Message("clock"), bar)
+                self._push(start + tick * step / CLOCKS_PER_STEP, ORDER_TICK, tick_message, bar)
         for time_in_steps, pitch, velocity in notes:
             on = start + time_in_steps * step
             self._seq += 1
@@ -279,8 +280,10 @@ class Player:
         """Keep one whole bar queued beyond the bar now playing.
 
         Bar k is wanted once bar k-1 starts; it is needed only when the next event
-        is at bar k's start. Until then a bar that is not ready yet is polled for
-        without blocking, so the current bar keeps playing on time.
+        is at bar k's start. Until then it is loaded only in a quiet moment (turning
+        a bar into events takes a fraction of a millisecond, which must not delay a
+        downbeat), and a bar that is not ready yet is polled for without blocking,
+        so the current bar keeps playing on time.
         """
         while not self._feed_done:
             want = self._bars_loaded
@@ -290,6 +293,8 @@ class Player:
                 if next_deadline < self.bar_start(want - 1):
                     return  # still playing bar want-2; bar want can wait
                 needed = next_deadline >= self.bar_start(want) - self.config.spin_window
+                if not needed and next_deadline - self.clock.now() < self.config.housekeeping_gap:
+                    return  # an event is due soon: load after it
             try:
                 notes = self.feed.get(block=needed)
             except queue.Empty:
