@@ -249,11 +249,17 @@ def table(r: dict) -> str:
 @click.option("--skip-venv", is_flag=True, help="Do not build the runtime-only venv (size then unmeasured).")
 def main(runs: Path, out: Path, models_dir: Path | None, calls: int, repeats: int, skip_venv: bool) -> None:
     """Benchmark torch vs onnxruntime inference and merge the numbers into OUT under "inference"."""
-    from edgegen.runtime.onnx_model import models_dir as resolve
+    from edgegen.runtime.font_generator import default_letter_model
+    from edgegen.runtime.onnx_model import ModelError, models_dir as resolve
 
     models = resolve(models_dir)
-    if not any(models.glob("*.onnx")):
-        raise click.ClickException(f"no models in {models}; run `make export` first")
+    try:
+        default_letter_model(models)
+        from edgegen.runtime.drum_generator import DrumGenerator
+
+        DrumGenerator(models)
+    except ModelError as error:
+        raise click.ClickException(f"{error}; run `make export` first")
     started = time.time()
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0], "python": sys.version.split()[0]},
