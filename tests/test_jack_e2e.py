@@ -131,7 +131,7 @@ def test_virtual_port_delivers_every_note_with_right_pitch_order_and_spacing(jac
     path, grids = pattern
     listener = sink()
     process = drumgen("play", "--virtual", "edgegen-test", "--pattern", str(path), "--bars", "4",
-                      "--bpm", str(BPM), "--lead-in", "2.0", env=jack.env())
+                      "--bpm", str(BPM), "--lead-in", "1.0", env=jack.env())
     listener.connect("edgegen-test")
     elapsed, out, err = wait_exit(process, timeout=20)
     assert process.returncode == 0, err
@@ -154,7 +154,7 @@ def test_clock_channel_and_map_arrive_through_jack(jack, sink, pattern, tmp_path
     note_map.write_text('{"kick": 60, "snare": 61}')
     listener = sink()
     process = drumgen("play", "--virtual", "edgegen-clock", "--pattern", str(path), "--bars", "2", "--bpm", str(BPM),
-                      "--clock", "--channel", "3", "--map", str(note_map), "--lead-in", "2.0", env=jack.env())
+                      "--clock", "--channel", "3", "--map", str(note_map), "--lead-in", "1.0", env=jack.env())
     listener.connect("edgegen-clock")
     _, out, err = wait_exit(process, timeout=20)
     assert process.returncode == 0, err
@@ -175,7 +175,7 @@ def test_a_signal_ends_sounding_notes_and_exits_within_a_second(jack, sink, patt
     path, _ = pattern
     listener = sink()
     process = drumgen("play", "--virtual", "edgegen-stop", "--pattern", str(path), "--bpm", str(BPM),
-                      "--lead-in", "2.0", env=jack.env())
+                      "--lead-in", "1.0", env=jack.env())
     fired_at: list[tuple[int, float, float]] = []  # (messages received, their JACK time, our clock) at the signal
     fired = threading.Event()
 
@@ -244,7 +244,7 @@ def test_bundled_model_plays_the_grooves_drumgen_sample_writes(jack, sink, tmp_p
         pytest.skip(f"the drum model in {MODELS} generates silent bars; nothing to compare")
     listener = sink()
     process = drumgen("play", "--virtual", "edgegen-model", "--style", "jazz", "--mode", "evolve", "--every",
-                      str(every), "--seed", str(seed), "--bars", str(bars), "--bpm", str(BPM), "--lead-in", "2.0",
+                      str(every), "--seed", str(seed), "--bars", str(bars), "--bpm", str(BPM), "--lead-in", "1.0",
                       env=jack.env())
     listener.connect("edgegen-model")
     _, out, err = wait_exit(process, timeout=30)
@@ -256,3 +256,27 @@ def test_bundled_model_plays_the_grooves_drumgen_sample_writes(jack, sink, tmp_p
     offsets = (arrival - arrival[0]) - (np.array([t for t, _ in want]) - want[0][0]) * STEP
     assert np.max(np.abs(offsets)) < TOLERANCE
     check_silenced(listener)
+
+
+def test_jack_server_stopping_ends_playback_with_a_clear_error(jack, pattern, monkeypatch):
+    """A second, private server that we stop mid-play: RtMidi would keep sending into the void."""
+    path, _ = pattern
+    with JackServer() as doomed:
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", doomed.name)
+        listener = MidiRecorder("edgegen-sink3")
+        try:
+            process = drumgen("play", "--virtual", "edgegen-doomed", "--pattern", str(path), "--bpm", str(BPM),
+                              "--lead-in", "1.0", env=doomed.env())
+            listener.connect("edgegen-doomed")
+            deadline = time.monotonic() + 15
+            while len(listener.messages("note_on")) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(listener.messages("note_on")) >= 3
+            stopped_at = time.perf_counter()
+            doomed.stop()
+            _, out, err = wait_exit(process, timeout=5)
+        finally:
+            listener.close()
+    assert time.perf_counter() - stopped_at < 2.0
+    assert process.returncode == 1 and "Traceback" not in err
+    assert "Error: MIDI port 'edgegen-doomed' disappeared" in err

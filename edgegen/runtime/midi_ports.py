@@ -14,6 +14,8 @@ records what would have been sent, so timing logic is tested without hardware.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import tempfile
 import time
@@ -142,13 +144,65 @@ def resolve_port_name(query: str, names: list[str]) -> str:
     raise UnknownPortError(f"{query!r} matches several MIDI output ports ({', '.join(map(repr, matches))}); ports: {listing}")
 
 
+def _loaded_libjack() -> ctypes.CDLL | None:
+    """The libjack RtMidi already loaded (the wheel bundles its own copy), else the system's."""
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if os.path.basename(path).startswith(("libjack.so", "libjack-")):
+                return ctypes.CDLL(path)
+    path = ctypes.util.find_library("jack")
+    return ctypes.CDLL(path) if path else None
+
+
+class JackShutdownWatch:
+    """A port-less JACK client whose shutdown callback notices the JACK server going away.
+
+    RtMidi keeps sending into a dead server without an error, so a stopped or
+    crashed jackd would otherwise leave the player playing to nobody, forever.
+    libjack calls the callback from its own thread (measured: ~10-20 ms after the
+    server dies); :attr:`gone` is all the player reads.
+    """
+
+    JACK_NO_START_SERVER = 0x01
+    _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+    def __init__(self, client_name: str):
+        self.gone = False
+        self._lib = _loaded_libjack()
+        self._client = None
+        if self._lib is None:
+            return
+        self._lib.jack_client_open.restype = ctypes.c_void_p
+        self._lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        self._lib.jack_on_shutdown.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        status = ctypes.c_int()
+        with quiet_native_stderr():
+            self._client = self._lib.jack_client_open(client_name.encode()[:60], self.JACK_NO_START_SERVER,
+                                                      ctypes.byref(status))
+        if self._client:
+            self._on_shutdown = self._CALLBACK(self._mark_gone)  # kept referenced: libjack holds the pointer
+            self._lib.jack_on_shutdown(self._client, self._on_shutdown, None)
+
+    def _mark_gone(self, _arg: object) -> None:
+        self.gone = True
+
+    def close(self) -> None:
+        if self._client and not self.gone:
+            with quiet_native_stderr():
+                self._lib.jack_client_close(self._client)
+        self._client = None
+
+
 @dataclass
 class MidoOutputPort:
     """A real mido output port; a failing send becomes :class:`PortGoneError`.
 
     ``target`` is the other program's port we connected to (``--port``): ``is_alive``
     checks it is still listed, at most every ``check_every`` seconds, because a JACK or
-    ALSA connection to a vanished program fails silently instead of raising.
+    ALSA connection to a vanished program fails silently instead of raising. With
+    JACK, ``server_watch`` also notices the server itself stopping.
     """
 
     port: mido.ports.BaseOutput
@@ -156,6 +210,7 @@ class MidoOutputPort:
     target: str | None = None
     list_outputs: Callable[[], list[str]] | None = None
     check_every: float = 0.5
+    server_watch: JackShutdownWatch | None = None
     _checked_at: float = field(default=float("-inf"), repr=False)
     _alive: bool = field(default=True, repr=False)
 
@@ -166,6 +221,8 @@ class MidoOutputPort:
             raise PortGoneError(f"MIDI port {self.name!r} failed: {_first_line(error)}") from None
 
     def is_alive(self) -> bool:
+        if self.server_watch is not None and self.server_watch.gone:
+            self._alive = False
         if self.target is None or self.list_outputs is None or not self._alive:
             return self._alive
         now = time.perf_counter()
@@ -180,6 +237,18 @@ class MidoOutputPort:
     def close(self) -> None:
         with quiet_native_stderr(), contextlib.suppress(Exception):
             self.port.close()
+        if self.server_watch is not None:
+            self.server_watch.close()
+
+
+def _watch_server(backend: mido.Backend, name: str) -> JackShutdownWatch | None:
+    """A :class:`JackShutdownWatch` when the backend is RtMidi's JACK API (None otherwise or if it fails)."""
+    if backend.api != "UNIX_JACK":
+        return None
+    try:
+        return JackShutdownWatch(f"{name}-watch")
+    except Exception:
+        return None
 
 
 def _port_lister(port: mido.ports.BaseOutput, backend: mido.Backend) -> Callable[[], list[str]]:
@@ -206,14 +275,15 @@ def open_output(port: str | None = None, virtual: str | None = None, backend: mi
                 opened = backend.open_output(virtual, virtual=True, client_name=virtual)
         except Exception as error:
             raise MidiBackendError(f"cannot open virtual MIDI port {virtual!r} with {label}: {_first_line(error)}; {JACK_HINT}") from None
-        return MidoOutputPort(opened, name=virtual)
+        return MidoOutputPort(opened, name=virtual, server_watch=_watch_server(backend, virtual))
     target = resolve_port_name(port, list_output_ports(backend))
     try:
         with quiet_native_stderr():
             opened = backend.open_output(target)
     except Exception as error:
         raise MidiBackendError(f"cannot open MIDI port {target!r} with {label}: {_first_line(error)}") from None
-    return MidoOutputPort(opened, name=target, target=target, list_outputs=_port_lister(opened, backend))
+    return MidoOutputPort(opened, name=target, target=target, list_outputs=_port_lister(opened, backend),
+                          server_watch=_watch_server(backend, "edgegen"))
 
 
 @dataclass
