@@ -273,3 +273,39 @@ def test_play_modes_send_the_bars_the_model_generates(backend, mode_args, genera
 def test_missing_model_is_one_line(backend, tmp_path):
     result = invoke("play", "--virtual", "x", "--models", str(tmp_path), "--style", "rock")
     assert result.exit_code == 1 and len(error_lines(result)) == 1 and "drum_decoder" in result.output
+
+
+# --------------------------------------------------------------------------- DESIGN section 2: no torch at play time
+
+PLAY_WITHOUT_TORCH = """
+import atexit, sys
+forbidden = ("torch", "onnx", "matplotlib", "sklearn", "edgegen.training", "edgegen.export")
+atexit.register(lambda: print("IMPORTED:" + ",".join(m for m in forbidden if m in sys.modules)))
+
+class Port:
+    def send(self, message): pass
+    def close(self): pass
+
+class Backend:
+    name, api = "fake", None
+    def get_output_names(self): return []
+    def open_output(self, name, virtual=False, client_name=None): return Port()
+
+from edgegen.runtime import midi_ports
+midi_ports.choose_backend = Backend
+from edgegen.cli.drumgen import main
+main(sys.argv[1:])
+"""
+
+
+def test_play_never_imports_torch():
+    from tiny_runs import exported_models
+
+    env = {**os.environ, "EDGEGEN_MODELS": str(exported_models()[1])}
+    args = ["play", "--virtual", "x", "--mode", "morph", "--style", "rock", "--to", "jazz", "--bars", "2",
+            "--bpm", "300", "--no-realtime"]
+    done = subprocess.run([sys.executable, "-c", PLAY_WITHOUT_TORCH, *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Finished after 2 bars" in done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("IMPORTED:")] == ["IMPORTED:"]
