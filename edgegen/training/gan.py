@@ -24,13 +24,18 @@ N_CLASSES = 26
 @dataclass
 class GanConfig:
     z_dim: int = 64                  # latent size
+    g_hidden: int = 0                # >0: a hidden Linear layer of this width before the 7x7 projection (a small mapping MLP)
     g_channels: int = 64             # generator channels at 7x7
     g_mid_channels: int = 32         # generator channels at 14x14
+    g_out_channels: int = 0          # >0: channels at 28x28 before a final 3x3 conv (smooths checkerboard); 0 = none
     d_channels: int = 32             # discriminator channels at 14x14
     d_mid_channels: int = 64         # discriminator channels at 7x7 (these features feed feature matching)
     d_dropout: float = 0.3           # dropout after each discriminator conv
     conditional: bool = False        # G gets a one-hot letter; D scores (image, letter) by projection
-    aux_classifier_weight: float = 0.0   # >0: D also predicts the letter (AC-GAN term), weighted this much
+    label_maps: bool = False         # conditional D also gets the letter as 26 constant input channels
+    aux_classifier_weight: float = 0.0   # >0: D also learns the letter of real images; conditional G must match
+                                     # the requested letter (AC-GAN), unconditional G must draw clear letters that
+                                     # use all 26 evenly (per-sample minus batch entropy, as CatGAN / AM-GAN)
     feature_matching: bool = False   # G matches mean D features of real data instead of fooling D
     minibatch_disc_kernels: int = 0  # >0: minibatch discrimination with this many kernels (B)
     minibatch_disc_dim: int = 4      # size of each minibatch-discrimination kernel (C)
@@ -38,6 +43,7 @@ class GanConfig:
     pack: int = 1                    # PacGAN: D judges this many samples jointly (1 = off)
     spectral_norm: bool = False      # spectral normalisation of every D layer
     ema_decay: float = 0.0           # >0: keep an exponential moving average of G; it is what is evaluated/exported
+    augment_shift: int = 0           # >0: DiffAugment-style random shift (+- pixels) of every image D sees, real and fake
     unrolled_steps: int = 0          # >0: G sees D after this many extra (first-order) D steps
     epochs: int = 30                 # passes over the 5,200 training images
     batch_size: int = 64             # images per step (as in the report)
@@ -50,23 +56,29 @@ class GanConfig:
     seed: int = 0                    # weights, data order and noise
 
 
-_BASE = GanConfig()
+# Sizes and epochs are chosen so that `make train-letters` (2 processes of 1 thread) fits in ~30 minutes on a
+# shared 2-core machine: the report's study at 20 epochs, one modern switch at a time at 15, the combinations longer.
+_BASE = GanConfig(epochs=20, eval_every=5)
+_SWITCH = replace(_BASE, epochs=15)
 VARIANTS: dict[str, GanConfig] = {
     # the report's study
     "vanilla": _BASE,
     "conditional": replace(_BASE, conditional=True),
     "feature_matching": replace(_BASE, feature_matching=True),
     "minibatch_disc": replace(_BASE, minibatch_disc_kernels=16, minibatch_disc_dim=4),
-    "unrolled": replace(_BASE, unrolled_steps=5, epochs=15),
+    "unrolled": replace(_BASE, unrolled_steps=5, epochs=10),
     # what the field has learned since, one switch at a time
-    "minibatch_stddev": replace(_BASE, minibatch_stddev=True),
-    "pacgan": replace(_BASE, pack=2),
-    "spectral_norm": replace(_BASE, spectral_norm=True),
-    "ema": replace(_BASE, ema_decay=0.995),
+    "minibatch_stddev": replace(_SWITCH, minibatch_stddev=True),
+    "pacgan": replace(_SWITCH, pack=2),
+    "spectral_norm": replace(_SWITCH, spectral_norm=True),
+    "ema": replace(_SWITCH, ema_decay=0.995),
+    "diffaugment": replace(_SWITCH, augment_shift=2),
     # combinations
-    "stabilised": replace(_BASE, spectral_norm=True, pack=2, minibatch_stddev=True, ema_decay=0.995),
-    "conditional_stabilised": replace(_BASE, conditional=True, spectral_norm=True, ema_decay=0.995,
-                                      aux_classifier_weight=1.0),
+    "stabilised": replace(_BASE, epochs=30, spectral_norm=True, pack=2, minibatch_stddev=True, ema_decay=0.995),
+    "letter_balanced": replace(_BASE, epochs=30, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
+                               aux_classifier_weight=1.0),
+    "conditional_stabilised": replace(_BASE, epochs=35, conditional=True, spectral_norm=True, ema_decay=0.995,
+                                      aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2),
 }
 DEFAULT_CONDITIONAL = "conditional_stabilised"
 
@@ -85,19 +97,33 @@ def get_variant(name: str) -> GanConfig:
 class Generator(nn.Module):
     """z (+ one-hot letter) -> Linear -> 7x7 -> 14x14 -> 28x28 sigmoid image (ink = 1)."""
 
-    def __init__(self, z_dim: int, channels: int, mid_channels: int, n_classes: int = 0):
+    def __init__(self, z_dim: int, channels: int, mid_channels: int, n_classes: int = 0, out_channels: int = 0,
+                 hidden: int = 0):
         super().__init__()
         self.z_dim, self.channels, self.n_classes = z_dim, channels, n_classes
+        width = z_dim + n_classes
+        mapping = []
+        if hidden:
+            mapping = [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]  # [N, hidden]
+            width = hidden
         self.project = nn.Sequential(
-            nn.Linear(z_dim + n_classes, channels * 49, bias=False),          # [N, c*49]
+            *mapping,
+            nn.Linear(width, channels * 49, bias=False),                      # [N, c*49]
             nn.BatchNorm1d(channels * 49), nn.ReLU(),
         )
-        self.upsample = nn.Sequential(
+        layers = [
             nn.ConvTranspose2d(channels, mid_channels, 4, 2, 1, bias=False),  # [N, mid, 14, 14]
             nn.BatchNorm2d(mid_channels), nn.ReLU(),
-            nn.ConvTranspose2d(mid_channels, 1, 4, 2, 1),                     # [N, 1, 28, 28]
-            nn.Sigmoid(),
-        )
+        ]
+        if out_channels:
+            layers += [
+                nn.ConvTranspose2d(mid_channels, out_channels, 4, 2, 1, bias=False),  # [N, out, 28, 28]
+                nn.BatchNorm2d(out_channels), nn.ReLU(),
+                nn.Conv2d(out_channels, 1, 3, padding=1),                     # [N, 1, 28, 28]
+            ]
+        else:
+            layers += [nn.ConvTranspose2d(mid_channels, 1, 4, 2, 1)]          # [N, 1, 28, 28]
+        self.upsample = nn.Sequential(*layers, nn.Sigmoid())
 
     def forward(self, z: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         if self.n_classes:
@@ -124,12 +150,14 @@ class Discriminator(nn.Module):
 
     def __init__(self, channels: int, mid_channels: int, dropout: float, pack: int = 1, n_classes: int = 0,
                  spectral_norm: bool = False, minibatch_stddev: bool = False,
-                 minibatch_disc_kernels: int = 0, minibatch_disc_dim: int = 4, aux_classes: int = 0):
+                 minibatch_disc_kernels: int = 0, minibatch_disc_dim: int = 4, aux_classes: int = 0,
+                 label_maps: bool = False):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
-        self.pack, self.minibatch_stddev = pack, minibatch_stddev
+        self.pack, self.minibatch_stddev, self.label_maps = pack, minibatch_stddev, label_maps
+        in_channels = pack + (n_classes if label_maps else 0)
         self.features = nn.Sequential(
-            sn(nn.Conv2d(pack, channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),      # [N/p, c, 14, 14]
+            sn(nn.Conv2d(in_channels, channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),      # [N/p, c, 14, 14]
             sn(nn.Conv2d(channels, mid_channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),  # [N/p, m, 7, 7]
             nn.Flatten(),                                                                      # [N/p, m*49]
         )
@@ -145,6 +173,9 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None):
         """Returns (logit [N/p], features [N/p, m*49], letter logits [N/p, 26] or None)."""
         x = x.reshape(-1, self.pack, 28, 28)                                                   # [N/p, p, 28, 28]
+        if self.label_maps:
+            maps = onehot[:, :, None, None].expand(-1, -1, 28, 28)                             # [N, 26, 28, 28]
+            x = torch.cat([x, maps], dim=1)                                                    # [N, 27, 28, 28]
         f = self.features(x)
         h = f
         if self.minibatch_stddev:
@@ -161,16 +192,16 @@ class Discriminator(nn.Module):
 
 def build_generator(config: GanConfig) -> Generator:
     return Generator(config.z_dim, config.g_channels, config.g_mid_channels,
-                     N_CLASSES if config.conditional else 0)
+                     N_CLASSES if config.conditional else 0, config.g_out_channels, config.g_hidden)
 
 
 def build_discriminator(config: GanConfig) -> Discriminator:
-    if config.conditional and config.pack != 1:
-        raise ValueError("packing and the conditional discriminator do not combine")
+    if (config.conditional or config.aux_classifier_weight > 0) and config.pack != 1:
+        raise ValueError("packing does not combine with labels in the discriminator (conditional or letter head)")
     return Discriminator(config.d_channels, config.d_mid_channels, config.d_dropout, config.pack,
                          N_CLASSES if config.conditional else 0, config.spectral_norm, config.minibatch_stddev,
                          config.minibatch_disc_kernels, config.minibatch_disc_dim,
-                         N_CLASSES if config.aux_classifier_weight > 0 else 0)
+                         N_CLASSES if config.aux_classifier_weight > 0 else 0, config.label_maps)
 
 
 def make_ema(generator: Generator) -> Generator:

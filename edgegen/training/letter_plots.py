@@ -127,17 +127,17 @@ def dynamics_figure(variant: str, log: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.4))
     e, d = _epochs_and(log, "loss_d")
     _, g = _epochs_and(log, "loss_g")
-    axes[0].plot(e, d, label="D loss")
-    axes[0].plot(e, g, label="G loss")
+    axes[0].plot(e, d, marker=".", label="D loss")
+    axes[0].plot(e, g, marker=".", label="G loss")
     axes[0].set_title("losses")
-    axes[1].plot(e, np.asarray(d) / np.maximum(np.asarray(g), 1e-8), color="C2")
+    axes[1].plot(e, np.asarray(d) / np.maximum(np.asarray(g), 1e-8), marker=".", color="C2")
     axes[1].set_title("D loss / G loss")
     for key, name in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
-        axes[2].plot(*_epochs_and(log, key), label=name)
+        axes[2].plot(*_epochs_and(log, key), marker=".", label=name)
     axes[2].set_ylim(0, 1)
     axes[2].set_title("discriminator outputs")
     for key, name in (("grad_norm_d", "|grad D|"), ("grad_norm_g", "|grad G|")):
-        axes[3].plot(*_epochs_and(log, key), label=name)
+        axes[3].plot(*_epochs_and(log, key), marker=".", label=name)
     axes[3].set_yscale("log")
     axes[3].set_title("gradient norms")
     evals = [r for r in log if "metrics" in r]
@@ -146,12 +146,13 @@ def dynamics_figure(variant: str, log: list[dict], path: Path) -> None:
         if values and values[0] is not None:
             axes[4].plot([r["epoch"] for r in evals], values, marker="o", label=key)
     axes[4].axhline(1.0, color="k", lw=0.5, ls=":")
-    axes[4].set_title("evaluation (1,040 samples)")
+    n = evals[-1]["metrics"].get("n_samples", "?") if evals else "?"
+    axes[4].set_title(f"evaluation ({n} samples)")
     for ax in axes:
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.suptitle(f"{variant}: training dynamics", fontsize=11)
+    fig.suptitle(f"{variant}: training dynamics", fontsize=11, y=1.04)
     _save(fig, path)
 
 

@@ -101,9 +101,24 @@ class GanTrainer:
         onehot = F.one_hot(labels, N_CLASSES).float()
         return self.generator(z, onehot), onehot, labels
 
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable random translation of each image (DiffAugment): D cannot memorise the 5,200 real images."""
+        shift = self.config.augment_shift
+        if not shift:
+            return x
+        t = torch.randint(-shift, shift + 1, (len(x), 2), generator=self.noise).float() * (2 / 28)
+        theta = torch.zeros(len(x), 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+        theta[:, :, 2] = t
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def _d(self, x, onehot):
+        return self.discriminator(self._augment(x), onehot)
+
     def _d_loss(self, x, onehot, labels, fake, fake_onehot, fake_labels):
-        real_logit, _, real_aux = self.discriminator(x, onehot)
-        fake_logit, _, fake_aux = self.discriminator(fake, fake_onehot)
+        real_logit, _, real_aux = self._d(x, onehot)
+        fake_logit, _, fake_aux = self._d(fake, fake_onehot)
         loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
                 + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
         if real_aux is not None:
@@ -123,15 +138,23 @@ class GanTrainer:
 
     def _g_step(self, x, onehot):
         fake, fake_onehot, fake_labels = self._fake(len(x))
-        logit, fake_features, aux = self.discriminator(fake, fake_onehot)
+        logit, fake_features, aux = self._d(fake, fake_onehot)
         if self.config.feature_matching:
             with torch.no_grad():
-                _, real_features, _ = self.discriminator(x, onehot)
+                _, real_features, _ = self._d(x, onehot)
             loss = F.mse_loss(fake_features.mean(0), real_features.mean(0))
         else:
             loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        if aux is not None:
+        if aux is not None and fake_labels is not None:
             loss = loss + self.config.aux_classifier_weight * F.cross_entropy(aux, fake_labels)
+        elif aux is not None:
+            # unconditional G, D's letter head trained on real labels: each sample should be one clear
+            # letter (low entropy) and the batch should use all letters evenly (high marginal entropy)
+            p = F.softmax(aux, dim=1)
+            per_sample = -(p * torch.log(p + 1e-8)).sum(1).mean()
+            marginal = p.mean(0)
+            balance = -(marginal * torch.log(marginal + 1e-8)).sum()
+            loss = loss + self.config.aux_classifier_weight * (per_sample - balance)
         self.opt_g.zero_grad()
         loss.backward()
         norm = _grad_norm(self.generator)
