@@ -124,8 +124,8 @@ def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
 
 
 KICK_SNARE = (0, 1)  # instrument columns whose onsets a transfer keeps (drum_spec.INSTRUMENTS order)
-TRANSFER_CANDIDATES = 32  # z_high candidates drawn from the target style's prior in "fit" mode
-TRANSFER_STYLE_WEIGHT = 20.0  # "fit" mode: weight of the model's own style judgement against the backbone fit
+TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's prior in "fit" mode
+TRANSFER_STYLE_WEIGHT = 50.0  # "fit" mode: weight of the model's own style judgement against the backbone fit
 
 
 def _log_likelihood(logits: np.ndarray, grids: np.ndarray) -> np.ndarray:
@@ -181,9 +181,10 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
 
 
 def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-             mode: str = "fit", complexity: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+             mode: str = "fit", complexity: float = 0.0, rng: np.random.Generator | None = None,
+             candidates: int = TRANSFER_CANDIDATES, style_weight: float = TRANSFER_STYLE_WEIGHT) -> np.ndarray:
     """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents)."""
-    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng)
+    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng, candidates, style_weight)
     return decode_grid(model, z_high, z_low, complexity=complexity)
 
 

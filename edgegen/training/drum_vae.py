@@ -47,8 +47,6 @@ class DrumVAEConfig:
     dropout: float = 0.0  # dropout on the encoder features and the decoder's projection (regularises)
     style_prior: bool = True  # learned p(z_high | style); False = unsupervised N(0, I)
     style_ce_weight: float = 1.0  # weight of "z_high is most likely under its own style's Gaussian"
-    backbone_from_low: bool = False  # kick and snare decoded from z_low alone, so a transfer (new z_high,
-                                     # same z_low) keeps the source's backbone and restyles the rest
     beta_high: float = 0.1  # KL weight of z_high (beta < 1 trades KL for reconstruction)
     beta_low: float = 0.1  # KL weight of z_low
     kl_schedule: str = "cyclical"  # "none", "linear" or "cyclical" annealing of both KL weights
@@ -74,14 +72,15 @@ VARIANTS: dict[str, DrumVAEConfig] = {
     "ablation_cyclical": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.0),
     "ablation_cyclical_freebits": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.25),  # = final
     "ablation_unsupervised": DrumVAEConfig(style_prior=False, style_ce_weight=0.0),
-    # Tried here and rejected (see reports/drums/README.md): kick and snare from z_low only.
-    "backbone_from_low": DrumVAEConfig(backbone_from_low=True),
+    # The same switches at beta 1 (the second report's setting), where collapse has room to happen.
+    "ablation_none_beta1": DrumVAEConfig(kl_schedule="none", free_bits=0.0, beta_high=1.0, beta_low=1.0),
+    "ablation_cyclical_freebits_beta1": DrumVAEConfig(beta_high=1.0, beta_low=1.0),
     # Tests and --quick: tiny and fast.
     "tiny": DrumVAEConfig(conv_channels=8, hidden=32, prior_hidden=16, decoder_channels=8, epochs=2,
                           batch_size=64, val_every=1),
 }
 ABLATION = ("ablation_none", "ablation_linear", "ablation_cyclical", "ablation_cyclical_freebits",
-            "ablation_unsupervised")
+            "ablation_unsupervised", "ablation_none_beta1", "ablation_cyclical_freebits_beta1")
 
 
 def get_config(variant: str, **overrides: Any) -> DrumVAEConfig:
@@ -132,45 +131,26 @@ class PriorLow(nn.Module):
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 
-class StepDecoder(nn.Module):
-    """A latent vector -> logits [N, 16, out]: project to per-step features, then Conv1d over the steps."""
+class Decoder(nn.Module):
+    """(z_high, z_low) -> hit logits [N, 16, 9]; the Conv1d layers shape each step from its neighbours."""
 
-    def __init__(self, z_in: int, hidden: int, channels: int, steps: int, out: int, dropout: float = 0.0):
+    def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int,
+                 dropout: float = 0.0):
         super().__init__()
         self.channels, self.steps = channels, steps
-        self.project = nn.Sequential(nn.Linear(z_in, hidden), nn.ReLU(),  # [N, H]
+        self.project = nn.Sequential(nn.Linear(z_high + z_low, hidden), nn.ReLU(),  # [N, H]
                                      nn.Linear(hidden, channels * steps), nn.ReLU(),  # [N, C*16]
                                      nn.Dropout(dropout))
         self.conv = nn.Sequential(
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
-            nn.Conv1d(channels, out, 1),  # [N, out, 16]
+            nn.Conv1d(channels, n_instruments, 1),  # [N, 9, 16]
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).view(-1, self.channels, self.steps)  # [N, C, 16]
-        return self.conv(h).transpose(1, 2)  # [N, 16, out]
-
-
-class Decoder(nn.Module):
-    """(z_high, z_low) -> hit logits [N, 16, 9].
-
-    With ``backbone_from_low`` the kick and snare columns come from a second
-    StepDecoder that sees z_low only: the groove's backbone is then the
-    variation latent's job, and changing z_high restyles everything around it.
-    """
-
-    def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int,
-                 dropout: float = 0.0, backbone_from_low: bool = False):
-        super().__init__()
-        self.full = StepDecoder(z_high + z_low, hidden, channels, steps, n_instruments, dropout)  # [N, 16, 9]
-        self.backbone = StepDecoder(z_low, hidden, channels, steps, 2, dropout) if backbone_from_low else None  # [N, 16, 2]
-
     def forward(self, z_high: torch.Tensor, z_low: torch.Tensor) -> torch.Tensor:
-        logits = self.full(torch.cat([z_high, z_low], dim=1))  # [N, 16, 9]
-        if self.backbone is None:
-            return logits
-        return torch.cat([self.backbone(z_low), logits[..., 2:]], dim=2)  # kick, snare from z_low; [N, 16, 9]
+        h = self.project(torch.cat([z_high, z_low], dim=1))  # [N, C*16]
+        h = h.view(-1, self.channels, self.steps)  # [N, C, 16]
+        return self.conv(h).transpose(1, 2)  # [N, 16, 9]
 
 
 class HierarchicalDrumVAE(nn.Module):
@@ -183,8 +163,7 @@ class HierarchicalDrumVAE(nn.Module):
         n_inst = len(INSTRUMENTS)
         self.encoder = Encoder(n_inst, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low, c.dropout)
         self.prior_low = PriorLow(c.z_high, c.z_low, c.prior_hidden)
-        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst, c.dropout,
-                               c.backbone_from_low)
+        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst, c.dropout)
         # p(z_high | style): start the means apart on a small random layout so styles can separate.
         generator = torch.Generator().manual_seed(c.seed)
         init_mu = torch.randn(c.n_styles, c.z_high, generator=generator) if c.style_prior else \
