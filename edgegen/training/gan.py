@@ -75,8 +75,8 @@ VARIANTS: dict[str, GanConfig] = {
     "diffaugment": replace(_SWITCH, augment_shift=2),
     # combinations
     "stabilised": replace(_BASE, epochs=30, spectral_norm=True, pack=2, minibatch_stddev=True, ema_decay=0.995),
-    "letter_balanced": replace(_BASE, epochs=30, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
-                               aux_classifier_weight=1.0),
+    "letter_balanced": replace(_BASE, epochs=35, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
+                               aux_classifier_weight=2.0),
     "conditional_stabilised": replace(_BASE, epochs=35, conditional=True, spectral_norm=True, ema_decay=0.995,
                                       aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2),
 }
