@@ -149,3 +149,40 @@ def test_every_subcommand_has_help():
     for command in ("data", "classifier", "train", "all", "report"):
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_diffaugment_shifts_whole_pixels_without_losing_ink():
+    from edgegen.training.train_gan import GanTrainer
+    trainer = GanTrainer(replace(VARIANTS["vanilla"], augment_shift=2))
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 13, 13] = 1.0
+    moved = trainer._augment(x)
+    assert torch.allclose(moved.sum(dim=(1, 2, 3)), torch.ones(16))
+    positions = [divmod(int(m.flatten().argmax()), 28) for m in moved]
+    assert all(abs(r - 13) <= 2 and abs(c - 13) <= 2 for r, c in positions)
+    assert len(set(positions)) > 1
+
+
+def test_report_writes_results_with_the_contract_keys(letters, classifier_run, tmp_path):
+    import shutil
+
+    from edgegen.training.letter_plots import write_report
+    runs = tmp_path / "runs"
+    shutil.copy(classifier_run[2], (runs / "classifier").mkdir(parents=True) or runs / "classifier" / "checkpoint.pt")
+    for name in ("vanilla", "stabilised", "conditional_stabilised"):
+        train_variant(name, tiny(name), letters, classifier_run[0], runs / name, log=lambda *_: None)
+    results = write_report(runs, tmp_path / "reports", train_minutes_total=0.5, jobs=2)
+    saved = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert saved["default_conditional"] == "conditional_stabilised"
+    assert saved["best_unconditional"] == "stabilised"          # vanilla is never the "best stabilised" one
+    assert saved["train_minutes_total"] == 0.5
+    assert saved["classifier_val_accuracy"] == pytest.approx(classifier_run[1]["val_accuracy"])
+    v = saved["variants"]["conditional_stabilised"]
+    assert v["conditional"] is True and v["epochs"] == 1 and set(v["final"]) >= {
+        "coverage", "kl_uniform", "high_quality", "label_accuracy"}
+    assert saved["variants"]["vanilla"]["final"]["label_accuracy"] is None
+    assert "1" in v["coverage_by_epoch"]
+    for figure in ("coverage.png", "histograms.png", "alphabet_vanilla.png", "dynamics_stabilised.png",
+                   "interpolation_conditional_stabilised.png", "style_consistency_conditional_stabilised.png"):
+        assert (tmp_path / "reports" / figure).stat().st_size > 1000, figure
+    assert results["variants"].keys() == saved["variants"].keys()
