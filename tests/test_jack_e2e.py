@@ -280,3 +280,39 @@ def test_jack_server_stopping_ends_playback_with_a_clear_error(jack, pattern, mo
     assert time.perf_counter() - stopped_at < 2.0
     assert process.returncode == 1 and "Traceback" not in err
     assert "Error: MIDI port 'edgegen-doomed' disappeared" in err
+
+
+def test_sync_follows_a_masters_clock_through_jack(jack, sink, pattern):
+    """We are the master (150 BPM); `play --sync` with --bpm 100 must play at 150, start on Start, end on Stop."""
+    import rtmidi
+
+    path, grids = pattern
+    master = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="edgegen-master")
+    master.open_virtual_port("out")
+    listener = sink()
+    try:
+        process = drumgen("play", "--virtual", "edgegen-slave", "--sync", "edgegen-master", "--pattern", str(path),
+                          "--bpm", "100", env=jack.env())
+        listener.connect("edgegen-slave")
+        assert "following the MIDI clock" in process.stderr.readline()  # both ports are open and connected
+        tick = 60.0 / 150.0 / 24
+        started = time.perf_counter() + 0.05
+        master.send_message([0xFA])
+        for n in range(2 * 96 + 10):  # two bars and a little, on absolute deadlines
+            while time.perf_counter() < started + n * tick:
+                pass
+            master.send_message([0xF8])
+        master.send_message([0xFC])
+        _, out, err = wait_exit(process, timeout=10)
+    finally:
+        master.close_port()
+        del master
+    assert process.returncode == 0, err
+    assert "Stopped by the master's Stop" in err and "Traceback" not in err
+    want = expected_notes(grids, 2)
+    got = listener.messages("note_on")
+    assert [m.note for _, m in got][:len(want)] == [pitch for _, pitch in want]
+    arrival = np.array([t for t, _ in got[:len(want)]])
+    offsets = (arrival - arrival[0]) - np.array([t for t, _ in want]) * (60.0 / 150.0 / 4)
+    assert np.max(np.abs(offsets)) < TOLERANCE, "played at the master's 150 BPM, not --bpm 100"
+    check_silenced(listener)

@@ -44,6 +44,9 @@ class FakeBackend:
     def get_output_names(self):
         return list(self.outputs)
 
+    def get_input_names(self):
+        return ["Clock Master:out"]
+
     def open_output(self, name, virtual=False, client_name=None):
         if virtual:
             self.virtual.append(name)
@@ -120,6 +123,17 @@ def test_ports_lists_numbered_names(backend):
     result = invoke("ports")
     assert result.exit_code == 0
     assert result.output.splitlines() == ["0: Synth A:in", "1: Synth B:in"]
+    result = invoke("ports", "--inputs")
+    assert result.exit_code == 0 and result.output.splitlines() == ["0: Clock Master:out"]
+
+
+def test_sync_errors_are_one_line(backend, pattern):
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--sync", "master", "--clock")
+    assert result.exit_code == 2 and "--sync follows another program's clock" in result.output
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--sync", "drum machine")
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: no MIDI input port matches 'drum machine'; ports: 0: 'Clock Master:out'"]
+    assert backend.opened[-1].closed, "the output opened first is closed again"
 
 
 # --------------------------------------------------------------------------- bad input: one line, non-zero exit

@@ -32,7 +32,8 @@ def _fail(error: BaseException) -> click.ClickException:
 
 
 @click.command()
-def ports() -> None:
+@click.option("--inputs", is_flag=True, help="List input ports instead (for `play --sync`).")
+def ports(inputs: bool) -> None:
     """List MIDI output ports (use the name, a part of it, or the number with `play --port`).
 
     The MIDI system follows mido's MIDO_BACKEND variable, e.g.
@@ -41,10 +42,10 @@ def ports() -> None:
     from edgegen.runtime import midi_ports
 
     try:
-        names = midi_ports.list_output_ports()
+        names = midi_ports.list_input_ports() if inputs else midi_ports.list_output_ports()
     except midi_ports.MidiPortError as error:
         raise _fail(error) from None
-    if not names:
+    if not names and not inputs:
         click.echo("No MIDI output ports. Make one with `drumgen play --virtual edgegen` and connect your DAW to it.",
                    err=True)
     for index, name in enumerate(names):
@@ -101,6 +102,9 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
               help='JSON note map for a drum machine, e.g. {"kick": 36, "snare": 40}; unnamed instruments keep GM.')
 @click.option("--clock", is_flag=True, help="Also send MIDI clock (24 per beat) with start and stop, "
               "so a DAW or drum machine can follow the tempo.")
+@click.option("--sync", metavar="PORT", help="Follow the MIDI clock of another program or device on this input "
+              "port (see `drumgen ports --inputs`): start on its Start, its tempo, stop on its Stop. "
+              "--bpm is then only the first guess.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable grooves [default: fresh each run].")
 @click.option("--pattern", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Play the bars of this MIDI file (drums quantised to 16ths) in a loop instead of generating.")
@@ -112,8 +116,8 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
               help="Seconds between opening the port and the first beat (time to connect a listener; tests).")
 def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swing: float, humanize: float,
          bars: int | None, mode: str, every: int, to_style: str | None, channel: int, note_map: Path | None,
-         clock: bool, seed: int | None, pattern: Path | None, models_dir: Path | None, realtime: bool,
-         lead_in: float) -> None:
+         clock: bool, sync: str | None, seed: int | None, pattern: Path | None, models_dir: Path | None,
+         realtime: bool, lead_in: float) -> None:
     """Play generated drums live to a MIDI port, in time, until --bars or Ctrl-C.
 
     Timing: every event has an absolute deadline; bars are generated ahead on
@@ -126,6 +130,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
       drumgen play --virtual edgegen --style rock --mode evolve --every 4 --humanize 0.3
       drumgen play --virtual edgegen --style rock --mode morph --to latin --every 8 --bars 16
       drumgen play --port 0 --pattern groove.mid --bpm 100 --map machinedrum.json --clock
+      drumgen play --virtual edgegen --style latin --sync "Bitwig"   # follow the DAW's clock
     """
     if (port_name is None) == (virtual is None):
         raise click.UsageError("give one of --port NAME or --virtual NAME")
@@ -133,23 +138,31 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
         raise click.UsageError("--mode morph needs --to STYLE")
     if pattern is not None and (mode != "loop" or to_style is not None):
         raise click.UsageError("--pattern plays the file's bars; --mode and --to do not apply")
+    if sync is not None and clock:
+        raise click.UsageError("--sync follows another program's clock; --clock would send a second one")
 
     import numpy as np
 
     from edgegen.runtime import midi_io, midi_ports
     from edgegen.runtime.bar_source import BarSource
+    from edgegen.runtime.clock_sync import ExternalClock
     from edgegen.runtime.onnx_model import ModelError
     from edgegen.runtime.player import Player, PlayerConfig, Stopped, stop_on_signals
 
     with stop_on_signals():
+        port = master = None
         try:
             pitches = midi_io.load_note_map(note_map) if note_map is not None else None
             backend = midi_ports.choose_backend()
             grids = _grids(mode, style.lower(), to_style and to_style.lower(), every, seed, models_dir, pattern)
             port = midi_ports.open_output(port=port_name, virtual=virtual, backend=backend)
+            if sync is not None:
+                master = ExternalClock(midi_ports.open_clock_input(sync, backend), bpm)
         except Stopped:
             raise SystemExit(0) from None
         except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
+            if port is not None:
+                port.close()
             raise _fail(error) from None
 
         rng = np.random.default_rng(seed)
@@ -159,24 +172,34 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
 
         config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime, lead_in=lead_in)
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
-        click.echo(f"Playing {what} ({'pattern' if pattern else mode}) at {bpm:g} BPM on MIDI port {port.name!r}, "
+        timing = f"following the MIDI clock on {sync!r} (waiting for its Start)" if master else f"at {bpm:g} BPM"
+        click.echo(f"Playing {what} ({'pattern' if pattern else mode}) {timing} on MIDI port {port.name!r}, "
                    f"channel {channel}. Ctrl-C stops.", err=True)
         source = BarSource(grids, to_notes, bars=bars, realtime=realtime)
-        player = Player(port, source, config)
+        player = Player(port, source, config, clock=master)
         outcome, error = "Finished", None
         try:
             with source:
-                player.run()
+                player.run(start=None if master is None else master.next_downbeat(config.bar_seconds))
         except Stopped as stop:
             outcome = f"Stopped by {stop.reason}"
         except KeyboardInterrupt:
             outcome = "Stopped by SIGINT"
         except (midi_ports.MidiPortError, ValueError, OSError) as failure:
             outcome, error = "Failed", failure
-        summary = player.stats.summary()
-        click.echo(f"{outcome} after {summary['bars']} bars: {summary['notes']} notes, all notes off, "
-                   f"port closed. Send minus deadline p50 {summary['send_minus_deadline_ms_p50']:.3f} ms, "
-                   f"p99 {summary['send_minus_deadline_ms_p99']:.3f} ms, max {summary['send_minus_deadline_ms_max']:.3f}"
-                   f" ms; {summary['late_events']} late events.", err=True)
+        finally:
+            if master is not None:
+                master.source.close()
+        _report(outcome, player.stats.summary(), master)
         if error is not None:
             raise _fail(error)
+
+
+def _report(outcome: str, summary: dict, master) -> None:
+    """The closing line: what ended playback, and how well it kept time."""
+    scale = 1.0 if master is None else master.period / master.nominal_tick  # the master's time runs at its tempo
+    tempo = "" if master is None else f" (master at {master.bpm():.1f} BPM)"
+    late = {q: summary[f"send_minus_deadline_ms_{q}"] * scale for q in ("p50", "p99", "max")}
+    click.echo(f"{outcome} after {summary['bars']} bars: {summary['notes']} notes, all notes off, port closed. "
+               f"Send minus deadline p50 {late['p50']:.3f} ms, p99 {late['p99']:.3f} ms, max {late['max']:.3f} ms"
+               f"{tempo}; {summary['late_events']} late events.", err=True)

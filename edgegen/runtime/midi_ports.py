@@ -126,22 +126,58 @@ def list_output_ports(backend: mido.Backend | None = None) -> list[str]:
         raise MidiBackendError(f"cannot list MIDI ports with {_backend_label(backend)}: {_first_line(error)}") from None
 
 
-def resolve_port_name(query: str, names: list[str]) -> str:
+def list_input_ports(backend: mido.Backend | None = None) -> list[str]:
+    """Names of the input ports there are (for ``--sync``, in the order its index counts them)."""
+    backend = backend or choose_backend()
+    try:
+        with quiet_native_stderr():
+            return list(backend.get_input_names())
+    except Exception as error:
+        raise MidiBackendError(f"cannot list MIDI ports with {_backend_label(backend)}: {_first_line(error)}") from None
+
+
+def resolve_port_name(query: str, names: list[str], kind: str = "output") -> str:
     """Pick the port ``query`` means: an index into ``names``, an exact name, or a unique substring."""
     listing = ", ".join(f"{index}: {name!r}" for index, name in enumerate(names)) or "none"
     if query.strip().isdigit():
         index = int(query)
         if index < len(names):
             return names[index]
-        raise UnknownPortError(f"no MIDI output port number {index}; ports: {listing}")
+        raise UnknownPortError(f"no MIDI {kind} port number {index}; ports: {listing}")
     if query in names:
         return query
     matches = [name for name in names if query.lower() in name.lower()]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UnknownPortError(f"no MIDI output port matches {query!r}; ports: {listing}")
-    raise UnknownPortError(f"{query!r} matches several MIDI output ports ({', '.join(map(repr, matches))}); ports: {listing}")
+        raise UnknownPortError(f"no MIDI {kind} port matches {query!r}; ports: {listing}")
+    raise UnknownPortError(f"{query!r} matches several MIDI {kind} ports ({', '.join(map(repr, matches))}); "
+                           f"ports: {listing}")
+
+
+def open_clock_input(query: str, backend: mido.Backend | None = None):
+    """Open the input port ``query`` means for reading a master's MIDI clock (RtMidi backends only).
+
+    Returns a :class:`~edgegen.runtime.clock_sync.RtMidiClockInput`, which RtMidi fills
+    in C and the player drains, so no Python runs in the MIDI system's thread.
+    """
+    from edgegen.runtime.clock_sync import RtMidiClockInput
+
+    backend = backend or choose_backend()
+    name = resolve_port_name(query, list_input_ports(backend), kind="input")
+    if backend.name != "mido.backends.rtmidi":
+        raise MidiBackendError(f"--sync needs the RtMidi backend (MIDO_BACKEND=mido.backends.rtmidi/...), "
+                               f"not {_backend_label(backend)}")
+    try:
+        import rtmidi
+
+        api = getattr(rtmidi, f"API_{backend.api}") if backend.api else rtmidi.API_UNSPECIFIED
+        with quiet_native_stderr():
+            midi_in = rtmidi.MidiIn(rtapi=api, name="edgegen-sync", queue_size_limit=4096)
+            midi_in.open_port(midi_in.get_ports().index(name))
+    except Exception as error:
+        raise MidiBackendError(f"cannot open MIDI input {name!r}: {_first_line(error)}") from None
+    return RtMidiClockInput(midi_in)
 
 
 def _loaded_libjack() -> ctypes.CDLL | None:

@@ -350,8 +350,11 @@ class Player:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> PlaybackStats:
-        """Play until the feed ends, a signal arrives (:class:`Stopped`) or something fails; always silence."""
+    def run(self, start: float | None = None) -> PlaybackStats:
+        """Play until the feed ends, a signal arrives (:class:`Stopped`) or something fails; always silence.
+
+        ``start`` is the clock time of the first downbeat (default: now + ``lead_in``).
+        """
         cfg = self.config
         previous_switch = sys.getswitchinterval()
         gc_was_enabled = gc.isenabled()
@@ -360,7 +363,7 @@ class Player:
             with realtime_priority(cfg.realtime) as granted:
                 self.stats.realtime = granted
                 sys.setswitchinterval(cfg.switch_interval)
-                self._start = self.clock.now() + cfg.lead_in
+                self._start = self.clock.now() + cfg.lead_in if start is None else start
                 if cfg.clock:
                     self._push(self._start, ORDER_START, mido.Message("start"), 0)
                 self._play()
