@@ -80,7 +80,8 @@ def load_model(models: Path | None):
 
         generator = DrumGenerator(models)
         if generator.sample(generator.styles[0], 8, seed=0).any():
-            return generator.model, f"trained drum model (variant {generator.model.spec.variant!r}, {models_dir(models)})"
+            variant = generator.model.spec.variant
+            return generator.model, f"trained drum model (variant {variant!r}, {models_dir(models)})"
         reason = "the drum model found generates silent bars"
     except Exception as error:  # no bundled model yet, or an incompatible one
         reason = str(error).splitlines()[0]
@@ -121,7 +122,8 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
     grids = bar_source.evolve_grids(model, model.styles[seed % len(model.styles)], every, rng)
     config = PlayerConfig(bpm=bpm, clock=True, realtime=realtime, lead_in=0.5)
     stop, calls = threading.Event(), [0]
-    load = [threading.Thread(target=inference_load, args=(model, stop, calls), daemon=True) for _ in range(load_threads)]
+    load = [threading.Thread(target=inference_load, args=(model, stop, calls), daemon=True)
+            for _ in range(load_threads)]
     for thread in load:
         thread.start()
     source = bar_source.BarSource(grids, to_notes, bars=bars, realtime=realtime)
@@ -151,7 +153,8 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
             "compared": True,
             "jitter_ms": percentiles_ms(jitter),
             "spread_ms": round(float(np.ptp(offset)) * 1e3, 4),
-            "drift_ms": round(float(offset[bar_of == bar_of.max()].mean() - offset[bar_of == bar_of.min()].mean()) * 1e3, 4),
+            "drift_ms": round(float(offset[bar_of == bar_of.max()].mean()
+                                    - offset[bar_of == bar_of.min()].mean()) * 1e3, 4),
             "jack_period_ms": round(jack.period_ms, 4),
         }
     summary = stats.summary()
@@ -184,7 +187,8 @@ def meets_targets(run: dict) -> bool:
 
 
 def print_table(runs: list[dict]) -> None:
-    click.echo(f"{'BPM':>4} {'prio':>8} {'load':>4} {'bars':>4} {'events':>6}  {'send-deadline ms p50/p99/max':>28} {'late':>4} "
+    click.echo(f"{'BPM':>4} {'prio':>8} {'load':>4} {'bars':>4} {'events':>6}  "
+               f"{'send-deadline ms p50/p99/max':>28} {'late':>4} "
                f"{'drift ms':>8} {'notes sent/recv':>15}  {'JACK jitter ms p99/max':>22}  targets")
     for run in runs:
         send, arrival = run["send_minus_deadline_ms"], run["arrival_through_jack"]

@@ -83,7 +83,8 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
 @click.option("--port", "port_name", metavar="NAME", help="Play into another program's MIDI input: a name, a unique "
               "part of one, or a number from `drumgen ports`.")
 @click.option("--virtual", metavar="NAME", help="Open a MIDI output port called NAME for a DAW to connect to.")
-@click.option("--style", type=click.Choice(STYLES, case_sensitive=False), default="rock", show_default=True, help="Drum style.")
+@click.option("--style", type=click.Choice(STYLES, case_sensitive=False), default="rock", show_default=True,
+              help="Drum style.")
 @click.option("--bpm", type=click.FloatRange(20, 300), default=120.0, show_default=True, help="Tempo, 20-300.")
 @click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
               help="Delay off-beat 16ths by SWING/2 of a step (2/3 = triplet feel), 0-0.75.")
@@ -95,7 +96,8 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
                    "morph: glide from --style to --to over --every bars, then evolve there.")
 @click.option("--every", type=click.IntRange(min=1), default=4, show_default=True,
               help="Bars per variation (evolve) or bars of the glide (morph).")
-@click.option("--to", "to_style", type=click.Choice(STYLES, case_sensitive=False), default=None, help="Target style of --mode morph.")
+@click.option("--to", "to_style", type=click.Choice(STYLES, case_sensitive=False), default=None,
+              help="Target style of --mode morph.")
 @click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
               help="MIDI channel 1-16 (10 = General MIDI drums).")
 @click.option("--map", "--note-map", "note_map", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -295,7 +295,8 @@ def _port_lister(port: mido.ports.BaseOutput, backend: mido.Backend) -> Callable
     return lambda: _list_outputs(backend)
 
 
-def open_output(port: str | None = None, virtual: str | None = None, backend: mido.Backend | None = None) -> MidoOutputPort:
+def open_output(port: str | None = None, virtual: str | None = None,
+                backend: mido.Backend | None = None) -> MidoOutputPort:
     """Open ``--port`` (index, name or substring of another program's port) or a ``--virtual`` port of ours.
 
     A virtual port is named ``NAME:NAME`` (client and port) in JACK and ALSA, so a DAW
@@ -310,7 +311,8 @@ def open_output(port: str | None = None, virtual: str | None = None, backend: mi
             with quiet_native_stderr():
                 opened = backend.open_output(virtual, virtual=True, client_name=virtual)
         except Exception as error:
-            raise MidiBackendError(f"cannot open virtual MIDI port {virtual!r} with {label}: {_first_line(error)}; {JACK_HINT}") from None
+            raise MidiBackendError(f"cannot open virtual MIDI port {virtual!r} with {label}: {_first_line(error)}; "
+                                   f"{JACK_HINT}") from None
         return MidoOutputPort(opened, name=virtual, server_watch=_watch_server(backend, virtual))
     target = resolve_port_name(port, list_output_ports(backend))
     try:
