@@ -82,7 +82,7 @@ def test_transfer_keeps_z_low_and_moves_z_high_to_the_target_prior(model):
     # fit: a draw from the target prior, never further from the prior mean than the candidates reach
     z_high, _ = C.transfer_latents(model, grids, "latin", mode="fit")
     std = np.exp(0.5 * model.style_prior_logvar[STYLES.index("latin")])
-    assert (np.abs(z_high - target) < 6 * C.DEFAULT_TEMPERATURE_HIGH * std).all()
+    assert (np.abs(z_high - target) < 6 * C.TRANSFER_SPREAD * std).all()
     # strength 0 is the plain reconstruction from the posterior means
     src_high, src_low = C.encode_mean(model, grids)
     assert np.array_equal(C.transfer(model, grids, "latin", strength=0.0, mode="replace"),

@@ -124,8 +124,10 @@ def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
 
 
 KICK_SNARE = (0, 1)  # instrument columns whose onsets a transfer keeps (drum_spec.INSTRUMENTS order)
-TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's prior in "fit" mode
-TRANSFER_STYLE_WEIGHT = 50.0  # "fit" mode: weight of the model's own style judgement against the backbone fit
+# "fit" transfer settings, chosen on GMD's validation split (reports/drums/README.md shows the trade-off):
+TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's prior
+TRANSFER_SPREAD = 1.0  # their spread (prior temperature); wider finds more bars that keep the backbone
+TRANSFER_STYLE_WEIGHT = 100.0  # weight of the model's own style judgement against the backbone fit
 
 
 def _log_likelihood(logits: np.ndarray, grids: np.ndarray) -> np.ndarray:
@@ -144,7 +146,7 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
     - "shift": the bar's own z_high plus (target prior mean - mean of the style its
       z_high is most likely under), so its offset from its style moves along.
     - "fit" (default): ``candidates`` draws of z_high from the target style's
-      prior (at DEFAULT_TEMPERATURE_HIGH, the prior mean included), each decoded
+      prior (at TRANSFER_SPREAD, the prior mean included), each decoded
       with the source's z_low; the winner maximises
       log p(source kick and snare | z_high, z_low) + style_weight * log q(target | decoded bar),
       where q(style | bar) reads the re-encoded bar's z_high against the style
@@ -162,7 +164,7 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
     if mode == "fit":
         rng = rng or np.random.default_rng(0)
         std = np.exp(0.5 * model.style_prior_logvar[s])
-        draws = _f32(target + DEFAULT_TEMPERATURE_HIGH * std * rng.standard_normal((candidates, len(std))))
+        draws = _f32(target + TRANSFER_SPREAD * std * rng.standard_normal((candidates, len(std))))
         draws[0] = target[0]  # the prior mean is always a candidate
         n, k = len(grids), candidates
         logits = model.decode(np.repeat(draws[None], n, axis=0).reshape(n * k, -1),
