@@ -108,7 +108,7 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
             seed: int) -> dict:
     """Play ``bars`` bars in evolve mode into JACK and compare what arrives with what was scheduled."""
     backend = midi_ports.choose_backend()
-    recorder = MidiRecorder("edgegen-bench-in")
+    recorder = MidiRecorder("edgegen-bench-in", realtime=realtime)  # at the player's priority: it shares the GIL
     port = midi_ports.open_output(virtual="edgegen-bench", backend=backend)
     recorder.connect("edgegen-bench:")
     scheduled: list[list[tuple[float, int, int]]] = []
@@ -158,6 +158,8 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
             "jack_period_ms": round(jack.period_ms, 4),
         }
     summary = stats.summary()
+    lateness = np.asarray(stats.lateness)
+    worst = np.argsort(lateness)[-5:][::-1]
     return {
         "bpm": bpm,
         "bars": stats.bars,
@@ -170,6 +172,8 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
                                    "p99": summary["send_minus_deadline_ms_p99"],
                                    "max": summary["send_minus_deadline_ms_max"]},
         "late_events": summary["late_events"],
+        "worst_events": [{"event": int(i), "bar": int(stats.bar_of_event[i]), "ms": round(float(lateness[i]) * 1e3, 3)}
+                         for i in worst],
         "drift_ms": summary["drift_ms"],
         "notes_sent": stats.notes,
         "notes_received": len(got),

@@ -165,9 +165,11 @@ class MidiRecorder:
     must take the GIL; a garbage collection in the test process then made the client
     miss its JACK cycle, and the next cycle read half-written events: measured here.)
     Arrival times are seconds since the first message, from RtMidi's delta times.
+    ``realtime``: drain at real-time priority, for a benchmark that shares this
+    process (and its GIL) with the player.
     """
 
-    def __init__(self, client: str = "edgegen-sink"):
+    def __init__(self, client: str = "edgegen-sink", realtime: bool = False):
         import rtmidi
 
         self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client, queue_size_limit=65536)
@@ -176,10 +178,17 @@ class MidiRecorder:
         self.on_message = None
         self._clock = 0.0
         self._running = True
+        self._realtime = realtime
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
+        from edgegen.runtime.player import realtime_priority
+
+        with realtime_priority(self._realtime):
+            self._drain_until_closed()
+
+    def _drain_until_closed(self) -> None:
         while self._running:
             event = self.rt.get_message() if self.rt is not None else None
             if event is None:
