@@ -68,16 +68,21 @@ def export_all(runs: Path, out: Path, quick: bool, study_int8: bool, tolerance: 
         if not paths:
             click.echo(f"warning: no {family} checkpoint under {runs}; skipped", err=True)
 
+    builders = {
+        "letter_generator": lambda p: [graphs.letter_generator(p)],
+        "letter_classifier": lambda p: [graphs.letter_classifier(p)],
+        "drum_vae": graphs.drum_vae,
+        "drum_style_classifier": lambda p: [graphs.drum_style_classifier(p)],
+    }
     specs = []
-    for path in found["letter_generator"]:
-        specs.append((graphs.letter_generator(path), ""))
-    for path in found["letter_classifier"]:
-        specs.append((graphs.letter_classifier(path), ""))
-    for path in found["drum_vae"]:
-        group = sha256_file(path)
-        specs.extend((spec, group) for spec in graphs.drum_vae(path))
-    for path in found["drum_style_classifier"]:
-        specs.append((graphs.drum_style_classifier(path), ""))
+    for family, paths in found.items():
+        for path in paths:
+            try:
+                built = builders[family](path)
+            except Exception as error:  # a checkpoint from other code: say which file, not a traceback
+                raise click.ClickException(f"cannot load {path}: {type(error).__name__}: {error}") from None
+            group = sha256_file(path) if family == "drum_vae" else ""
+            specs.extend((spec, group) for spec in built)
 
     exported = []
     for spec, group in specs:
