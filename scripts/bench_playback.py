@@ -104,6 +104,20 @@ def percentiles_ms(values: np.ndarray) -> dict[str, float]:
             "max": round(float(values.max()), 4)}
 
 
+def cpu_steal_ms() -> float | None:
+    """Time the hypervisor ran someone else on our virtual CPUs, all CPUs summed (Linux /proc/stat), in ms.
+
+    On a virtual machine a stolen slice stalls every thread on that CPU, real-time or not,
+    so the worst send times are read next to it.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime: bool, load_threads: int,
             seed: int) -> dict:
     """Play ``bars`` bars in evolve mode into JACK and compare what arrives with what was scheduled."""
@@ -128,6 +142,7 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
         thread.start()
     source = bar_source.BarSource(grids, to_notes, bars=bars, realtime=realtime)
     player = Player(port, source, config)
+    steal_before = cpu_steal_ms()
     started = time.perf_counter()
     try:
         with source:
@@ -137,6 +152,7 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
         for thread in load:
             thread.join(5)
     seconds = time.perf_counter() - started
+    steal_after = cpu_steal_ms()
     time.sleep(0.3)  # let the last period's events arrive
     recorder.close()
 
@@ -181,6 +197,7 @@ def one_run(jack: JackServer, model, bpm: float, bars: int, every: int, realtime
         "order_ok": order_ok,
         "arrival_through_jack": arrival,
         "wall_seconds": round(seconds, 2),
+        "cpu_steal_ms_during_run": None if steal_before is None else round(steal_after - steal_before, 1),
     }
 
 

@@ -103,6 +103,18 @@ def test_play_sends_the_pattern_with_channel_map_clock_and_swing(backend, patter
     assert "Finished after 2 bars" in result.output
 
 
+def test_pattern_keeps_the_files_velocities(backend, tmp_path):
+    grids = np.zeros((1, 16, 9), bool)
+    grids[0, [0, 4, 8, 12], INSTRUMENTS.index("kick")] = True
+    velocities = np.zeros((1, 16, 9), np.uint8)
+    velocities[0, [0, 4, 8, 12], INSTRUMENTS.index("kick")] = [127, 40, 90, 15]
+    path = tmp_path / "dynamics.mid"
+    midi_io.write_midi(path, grids, velocities=velocities)
+    result = invoke("play", "--virtual", "x", "--pattern", str(path), "--bars", "2", "--bpm", "300", "--no-realtime")
+    assert result.exit_code == 0, result.output
+    assert [m.velocity for _, m in backend.opened[0].sent if m.type == "note_on"] == [127, 40, 90, 15] * 2
+
+
 def test_play_humanize_changes_velocities(backend, pattern):
     result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--bars", "1", "--bpm", "300",
                     "--humanize", "1", "--seed", "3", "--no-realtime")

@@ -60,7 +60,7 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
     from edgegen.runtime import bar_source, drum_controls, midi_io
 
     if pattern is not None:
-        return bar_source.pattern_grids(midi_io.read_grids(pattern, channel=None))
+        return bar_source.pattern_grids(midi_io.read_midi(pattern, channel=None).velocities)
     from edgegen.runtime.drum_generator import DrumGenerator
 
     generator = DrumGenerator(models_dir)
@@ -109,7 +109,8 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
               "--bpm is then only the first guess.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable grooves [default: fresh each run].")
 @click.option("--pattern", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Play the bars of this MIDI file (drums quantised to 16ths) in a loop instead of generating.")
+              help="Play the bars of this MIDI file (drums quantised to 16ths, with their velocities) in a loop "
+                   "instead of generating.")
 @click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               envvar="EDGEGEN_MODELS", help="Folder of exported models [env EDGEGEN_MODELS; default: bundled].")
 @click.option("--realtime/--no-realtime", default=True, show_default=True,
@@ -169,8 +170,10 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
 
         rng = np.random.default_rng(seed)
 
-        def to_notes(grid):
-            return midi_io.bar_events(grid, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
+        def to_notes(bar):
+            """A bool grid (generated) or a uint8 velocity grid (a --pattern file's own dynamics)."""
+            velocities = bar if bar.dtype == np.uint8 else None
+            return midi_io.bar_events(bar > 0, velocities, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
 
         config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime, lead_in=lead_in)
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)

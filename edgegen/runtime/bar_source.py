@@ -8,7 +8,8 @@ tests them without onnxruntime:
 - evolve: one z_high (the groove's style and feel) kept, a new z_low (variation) every N bars;
 - morph: z_high walks from one style's prior mean to another's over N bars, one
   z_low kept; then the target style evolves as above;
-- pattern: the bars of a MIDI file, in order, repeated (a groove from a file).
+- pattern: the bars of a MIDI file, in order, repeated (a groove from a file),
+  as uint8 velocity grids (0 = no hit) so the file's dynamics are kept.
 
 :class:`BarSource` runs one of them on a daemon thread, turns each grid into
 timed notes (swing, humanise, note map via :func:`midi_io.bar_events`) and keeps
@@ -29,10 +30,7 @@ from edgegen.runtime import drum_controls
 from edgegen.runtime.drum_controls import DrumModel
 from edgegen.runtime.player import realtime_priority
 
-MODES = ("loop", "evolve", "morph")
-
 Notes = list[tuple[float, int, int]]  # (time_in_steps, pitch, velocity) of one bar
-
 
 HIGH, LOW = drum_controls.DEFAULT_TEMPERATURE_HIGH, drum_controls.DEFAULT_TEMPERATURE_LOW
 
@@ -70,8 +68,8 @@ def morph_grids(model: DrumModel, style_from: str, style_to: str, over: int, eve
 
 
 def pattern_grids(grids: np.ndarray) -> Iterator[np.ndarray]:
-    """The bars [n, 16, 9] of a file, in order, repeated forever."""
-    grids = np.asarray(grids, dtype=bool)
+    """The bars [n, 16, 9] of a file, in order, repeated forever (bool grids, or uint8 velocities)."""
+    grids = np.asarray(grids)
     if len(grids) == 0:
         raise ValueError("a pattern needs at least one bar")
     return itertools.cycle(list(grids))
