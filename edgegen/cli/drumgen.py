@@ -54,7 +54,7 @@ def _parse_blend(text: str) -> dict[str, float]:
 
 
 def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
-                   humanize: float, seed: int, note_map: Path | None) -> None:
+                   humanize: float, seed: int, note_map: Path | None, title: str = "") -> None:
     """MIDI and/or PNG (each atomic), or the grid on the terminal when neither is asked for."""
     from edgegen.runtime.drum_render import grid_text, save_piano_roll
 
@@ -68,7 +68,7 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
     if png is not None:
         save_piano_roll(grids, png)
     if out is None and png is None:
-        click.echo(grid_text(grids))
+        click.echo(grid_text(grids, title=title))
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,7 +139,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
     else:
         grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
         what = style
-    _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map)
+    _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map, title=f"{what}, seed {seed}")
     written = " and ".join(str(p) for p in (out, png) if p is not None)
     if written:
         click.echo(f"wrote {written} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
