@@ -130,8 +130,11 @@ def dynamics_figure(variant: str, log: list[dict], path: Path) -> None:
     axes[0].plot(e, d, marker=".", label="D loss")
     axes[0].plot(e, g, marker=".", label="G loss")
     axes[0].set_title("losses")
-    axes[1].plot(e, np.asarray(d) / np.maximum(np.asarray(g), 1e-8), marker=".", color="C2")
-    axes[1].set_title("D loss / G loss")
+    d_arr, g_arr = np.asarray(d), np.asarray(g)
+    ratio = np.where(g_arr > 0, d_arr / np.where(g_arr > 0, g_arr, 1.0), np.nan)
+    axes[1].plot(e, ratio, marker=".", color="C2")
+    # a letter-entropy term can make the G loss negative; the ratio is only meaningful where it is positive
+    axes[1].set_title("D loss / G loss" + ("" if np.all(g_arr > 0) else " (where G loss > 0)"))
     for key, name in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
         axes[2].plot(*_epochs_and(log, key), marker=".", label=name)
     axes[2].set_ylim(0, 1)
@@ -157,19 +160,27 @@ def dynamics_figure(variant: str, log: list[dict], path: Path) -> None:
 
 
 def coverage_figure(results: dict, path: Path) -> None:
-    """Coverage over epochs for every variant on one plot, with 1.0 and 0.5 reference lines."""
-    fig, ax = plt.subplots(figsize=(9, 5))
+    """Coverage over epochs for every variant on one plot (1.0 and 0.5 reference lines), and beside it the
+    KL to uniform, which separates variants that all keep 26 letters but draw them unevenly."""
+    fig, (ax, ax_kl) = plt.subplots(1, 2, figsize=(15, 5.5))
+    colours = plt.get_cmap("tab20").colors
     for i, (name, r) in enumerate(results["variants"].items()):
         epochs = sorted(int(k) for k in r["coverage_by_epoch"])
-        ax.plot(epochs, [r["coverage_by_epoch"][str(k)] for k in epochs], marker="o", ms=3,
-                ls="-" if i < 10 else "--", label=name)
+        style = dict(marker="o", ms=3, color=colours[i % 20], ls="--" if r["conditional"] else "-", label=name)
+        ax.plot(epochs, [r["coverage_by_epoch"][str(k)] for k in epochs], **style)
+        ax_kl.plot(epochs, [max(r["kl_uniform_by_epoch"][str(k)], 1e-3) for k in epochs], **style)
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
     ax.axhline(0.5, color="r", lw=0.8, ls=":")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("coverage (letters seen / 26)")
     ax.set_ylim(0, 1.05)
     ax.set_title("mode coverage over training")
     ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax_kl.axhline(0.10, color="k", lw=0.8, ls=":")
+    ax_kl.set_yscale("log")
+    ax_kl.set_ylabel("KL(letter histogram || uniform), log scale")
+    ax_kl.set_title("evenness over training (dotted: 0.10 target)")
+    for a in (ax, ax_kl):
+        a.set_xlabel("epoch")
     _save(fig, path)
 
 
