@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import time
 from typing import Callable, Iterator
 
 import numpy as np
@@ -113,8 +114,16 @@ class BarSource:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def start(self, wait: float = 5.0) -> None:
+        """Start the thread and wait (up to ``wait`` s) until its queue is full or the bars are over.
+
+        The first bars then cost nothing during playback: onnxruntime's first run
+        (arena allocation, ~ms) happens before the first beat, not on it.
+        """
         self._thread.start()
+        deadline = time.monotonic() + wait
+        while not self._queue.full() and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def stop(self, timeout: float = 0.2) -> None:
         """Ask the thread to finish; it is a daemon, so a long inference call cannot delay exit."""
