@@ -252,6 +252,7 @@ def main(runs: Path, out: Path, models_dir: Path | None, calls: int, repeats: in
     from edgegen.runtime.font_generator import default_letter_model
     from edgegen.runtime.onnx_model import ModelError, models_dir as resolve
 
+    runs = runs.resolve()  # the render processes run in a scratch folder
     models = resolve(models_dir)
     try:
         default_letter_model(models)
