@@ -30,6 +30,13 @@ SCALE = click.option("--scale", type=click.IntRange(1, 64), default=1, show_defa
 INVERT = click.option("--invert", is_flag=True, help="White ink on black instead of black ink on white.")
 
 
+def image_options(command):
+    """The options every PNG-writing command shares: --seed --model --models --scale --invert --out."""
+    for option in (OUT, INVERT, SCALE, MODELS, MODEL, SEED):
+        command = option(command)
+    return command
+
+
 def _generator(model: str | None, models_dir: Path | None):
     from edgegen.runtime.font_generator import FontGenerator
 
@@ -54,12 +61,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--letter", "-l", type=LetterParam(), required=True, help="The letter to draw, A-Z.")
-@SEED
-@MODEL
-@MODELS
-@SCALE
-@INVERT
-@OUT
+@image_options
 def render(letter: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
            out: Path) -> None:
     """Draw one letter as a PNG.
@@ -77,12 +79,7 @@ def render(letter: str, seed: int, model: str | None, models_dir: Path | None, s
 
 @main.command()
 @click.argument("text")
-@SEED
-@MODEL
-@MODELS
-@SCALE
-@INVERT
-@OUT
+@image_options
 def word(text: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
          out: Path) -> None:
     """Draw TEXT (letters A-Z and spaces) in one consistent style.
@@ -103,12 +100,7 @@ def word(text: str, seed: int, model: str | None, models_dir: Path | None, scale
 
 @main.command()
 @click.option("--columns", type=click.IntRange(1, 26), default=13, show_default=True, help="Letters per row.")
-@SEED
-@MODEL
-@MODELS
-@SCALE
-@INVERT
-@OUT
+@image_options
 def alphabet(columns: int, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
              out: Path) -> None:
     """Draw A-Z in one style as a PNG grid.
@@ -128,12 +120,7 @@ def alphabet(columns: int, seed: int, model: str | None, models_dir: Path | None
 @click.option("--from", "letter_a", type=LetterParam(), required=True, help="Start letter.")
 @click.option("--to", "letter_b", type=LetterParam(), required=True, help="End letter.")
 @click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Images in the strip.")
-@SEED
-@MODEL
-@MODELS
-@SCALE
-@INVERT
-@OUT
+@image_options
 def interpolate(letter_a: str, letter_b: str, steps: int, seed: int, model: str | None, models_dir: Path | None,
                 scale: int, invert: bool, out: Path) -> None:
     """Morph one letter into another in one style (the letter label is blended), as a PNG strip.
