@@ -37,6 +37,13 @@ PNG = click.option("--png", type=click.Path(dir_okay=False, path_type=Path), def
                    help="Also write a piano-roll PNG.")
 
 
+def midi_file_options(command):
+    """The options every MIDI-writing command shares: --bpm --swing --humanize --note-map --models."""
+    for option in (MODELS, NOTE_MAP, HUMANIZE, SWING, BPM):
+        command = option(command)
+    return command
+
+
 def _seed(seed: int | None) -> int:
     return random.SystemRandom().randrange(2**31) if seed is None else seed
 
@@ -100,11 +107,7 @@ def main() -> None:
               help="Keep one groove and vary it every N bars (instead of independent bars).")
 @click.option("--morph-to", type=STYLE, default=None, help="Glide from --style to this style over the bars.")
 @click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
-@BPM
-@SWING
-@HUMANIZE
-@NOTE_MAP
-@MODELS
+@midi_file_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="MIDI file to write (atomically). Without --out/--png the grid is printed.")
 @PNG
@@ -157,11 +160,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @COMPLEXITY
 @click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
               help="MIDI channel of the drums in IN.mid.")
-@BPM
-@SWING
-@HUMANIZE
-@NOTE_MAP
-@MODELS
+@midi_file_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="MIDI file to write (atomically).")
 @PNG
