@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tiny_runs import exported_models, make_runs
+from tiny_runs import LETTER_VARIANTS, exported_models, make_runs
 
 from edgegen.export import graphs
 from edgegen.export.__main__ import main as export_main
@@ -20,14 +20,14 @@ from edgegen.export.onnx_export import (
 from edgegen.runtime.onnx_model import FORMAT_VERSION, OnnxModel, sha256_file
 
 EXPECTED = {
-    "letters_conditional_stabilised", "letters_vanilla", "letter_classifier",
+    "letters_conditional_stabilised", "letters_vanilla", "letters_infogan_balanced", "letter_classifier",
     "drum_encoder", "drum_prior_low", "drum_decoder", "drum_style_classifier",
 }
 
 
 def specs_by_name(runs):
     specs = [graphs.letter_generator(runs / "letters" / v / "checkpoint.pt")
-             for v in ("conditional_stabilised", "vanilla")]
+             for v in LETTER_VARIANTS]
     specs.append(graphs.letter_classifier(runs / "letters" / "classifier" / "checkpoint.pt"))
     specs.extend(graphs.drum_vae(runs / "drums" / "vae" / "checkpoint.pt"))
     specs.append(graphs.drum_style_classifier(runs / "drums" / "style_classifier" / "checkpoint.pt"))

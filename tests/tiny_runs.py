@@ -6,12 +6,14 @@ tested on non-trivial numbers), in well under a second.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-LETTER_VARIANTS = {"conditional_stabilised": True, "vanilla": False}  # variant -> conditional
+# The plain transposed-conv generator, the conditional default and the best unconditional one (upsampling,
+# InfoGAN code): every generator architecture the bundled models use.
+LETTER_VARIANTS = ("conditional_stabilised", "vanilla", "infogan_balanced")
 
 
 def _perturb_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
@@ -22,7 +24,7 @@ def _perturb_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> N
 
 
 def make_runs(root: Path, seed: int = 0) -> Path:
-    """Write RUNS-style checkpoints under ``root``: two letter GANs, the classifier, the drum VAE and
+    """Write RUNS-style checkpoints under ``root``: the letter GANs of LETTER_VARIANTS, the classifier, the drum VAE and
     the style classifier. Returns ``root``."""
     from edgegen.training import drum_vae, gan, letter_classifier, style_classifier
     from edgegen.training.common import save_checkpoint, set_threads
@@ -30,10 +32,15 @@ def make_runs(root: Path, seed: int = 0) -> Path:
     set_threads(1)
     torch.manual_seed(seed)
     noise = torch.Generator().manual_seed(seed)
-    for variant, conditional in LETTER_VARIANTS.items():
-        config = gan.GanConfig(z_dim=8, g_channels=8, g_mid_channels=4, conditional=conditional)
+    for variant in LETTER_VARIANTS:
+        registered = gan.get_variant(variant)  # its switches, at a tiny size
+        config = replace(registered, z_dim=max(8, registered.code_categories), g_channels=8, g_mid_channels=4,
+                         g_out_channels=min(registered.g_out_channels, 4), g_hidden=min(registered.g_hidden, 8))
         generator = gan.build_generator(config)
         _perturb_batchnorm(generator, noise)
+        last = [m for m in generator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
+        with torch.no_grad():  # spread the untrained outputs away from 0.5, where thresholding would be a coin toss
+            last.weight.mul_(20.0)
         save_checkpoint({"kind": gan.KIND, "variant": variant, "config": asdict(config), "epoch": 1,
                          "generator": generator.state_dict(), "ema_generator": None,
                          "metrics": {"coverage": 0.5}}, root / "letters" / variant / "checkpoint.pt")

@@ -17,7 +17,7 @@ import click
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from edgegen.cli.errors import FriendlyGroup
-from edgegen.runtime.drum_spec import STYLES
+from edgegen.runtime.drum_spec import STYLES, TRANSFER_KEEP
 
 STYLE = click.Choice(STYLES, case_sensitive=False)
 MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -154,8 +154,12 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move toward the target style (0 = unchanged groove, 1 = all the way).")
 @click.option("--mode", type=click.Choice(["fit", "shift", "replace"]), default="fit", show_default=True,
-              help="fit: the target-style groove that best keeps your kick and snare; shift: move your groove "
-                   "by the difference between styles; replace: the target style's typical groove.")
+              help="fit: the groove that sounds most like the target style while keeping your kick and snare "
+                   "(see --keep); shift: move your groove by the difference between styles; replace: the target "
+                   "style's typical groove.")
+@click.option("--keep", type=click.FloatRange(0, 1), default=TRANSFER_KEEP, show_default=True,
+              help="fit mode: share of each bar's kick and snare hits that must stay in place "
+                   "(1 = all of them; lower lets the style change more).")
 @SEED
 @COMPLEXITY
 @click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
@@ -164,7 +168,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="MIDI file to write (atomically).")
 @PNG
-def transfer(midi_in, style, strength, mode, seed, complexity, channel, bpm, swing, humanize, note_map, models_dir,
+def transfer(midi_in, style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map, models_dir,
              out, png) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
@@ -179,7 +183,7 @@ def transfer(midi_in, style, strength, mode, seed, complexity, channel, bpm, swi
     generator = DrumGenerator(models_dir)
     seed = 0 if seed is None else seed  # transfer is a function of the input: repeatable by default
     grids = generator.transfer(track.grids, style.lower(), seed=seed, strength=strength, mode=mode,
-                               complexity=complexity)
+                               complexity=complexity, keep=keep)
     _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
     click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {style})")
 

@@ -16,6 +16,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from edgegen.runtime.drum_spec import KICK_SNARE, TRANSFER_KEEP
+
 # Defaults chosen on the validation split after training (see reports/drums/results.json).
 DEFAULT_TEMPERATURE_HIGH = 0.3  # spread around a style's prior mean; < 1 keeps bars typical of the style
 DEFAULT_TEMPERATURE_LOW = 0.5  # spread of the within-style variation
@@ -123,58 +125,82 @@ def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
     return style_log_posterior(model, z_high).argmax(1)
 
 
-KICK_SNARE = (0, 1)  # instrument columns whose onsets a transfer keeps (drum_spec.INSTRUMENTS order)
 # "fit" transfer settings, chosen on GMD's validation split (reports/drums/README.md shows the trade-off):
 TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's prior
 TRANSFER_SPREAD = 1.0  # their spread (prior temperature); wider finds more bars that keep the backbone
-TRANSFER_STYLE_WEIGHT = 100.0  # weight of the model's own style judgement against the backbone fit
 
 
-def _log_likelihood(logits: np.ndarray, grids: np.ndarray) -> np.ndarray:
-    """Bernoulli log-likelihood of bars under logits, summed over cells: [..., 16, k] -> [...]."""
-    return -(np.logaddexp(0.0, logits) - grids * logits).sum(axis=(-1, -2))
+def kick_snare_kept(source: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Per bar, the share of the source's kick and snare onsets still in the output ([..., 16, 9] -> [...]).
+
+    A source bar with no kick or snare keeps everything (1.0).
+    """
+    src = np.asarray(source)[..., list(KICK_SNARE)].astype(bool)
+    out = np.asarray(output)[..., list(KICK_SNARE)].astype(bool)
+    total = src.sum(axis=(-1, -2))
+    return np.where(total > 0, (src & out).sum(axis=(-1, -2)) / np.maximum(total, 1), 1.0)
+
+
+def _style_score(model: DrumModel, bars: np.ndarray, s: int) -> np.ndarray:
+    """log q(style s | bar) [...]: the model's own judgement, the re-encoded z_high read against the style priors."""
+    flat = _f32(bars.reshape(-1, 16, 9))
+    return style_log_posterior(model, model.encode(flat)[0])[:, s].reshape(bars.shape[:-2])
+
+
+def _fit_transfer(model: DrumModel, grids: np.ndarray, s: int, rng: np.random.Generator, candidates: int,
+                  keep: float, complexity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z_high, z_low, bars) of the "fit" transfer; see :func:`transfer_latents`."""
+    _, z_low = encode_mean(model, grids)
+    mu, std = model.style_prior_mu[s], np.exp(0.5 * model.style_prior_logvar[s])
+    draws = _f32(mu + TRANSFER_SPREAD * std * rng.standard_normal((candidates, len(mu))))
+    draws[0] = mu  # the prior mean is always a candidate
+    n, k = len(grids), candidates
+    bars = decode_grid(model, np.tile(draws, (n, 1)), np.repeat(z_low, k, axis=0),
+                       complexity=complexity).reshape(n, k, 16, 9)  # [N, K, 16, 9]
+    source = np.repeat(grids[:, None].astype(bool), k, axis=1)  # [N, K, 16, 9]
+    restored = bars.copy()
+    restored[..., list(KICK_SNARE)] |= source[..., list(KICK_SNARE)]
+    feasible = kick_snare_kept(source, bars) >= keep  # [N, K]
+    as_decoded = np.where(feasible, _style_score(model, bars, s), -np.inf).argmax(1)  # [N]
+    with_source = _style_score(model, restored, s).argmax(1)  # [N]
+    use_decoded = feasible.any(1)
+    rows = np.arange(n)
+    choice = np.where(use_decoded, as_decoded, with_source)
+    out = np.where(use_decoded[:, None, None], bars[rows, as_decoded], restored[rows, with_source])
+    return draws[choice], z_low, out
 
 
 def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
                      mode: str = "fit", rng: np.random.Generator | None = None,
-                     candidates: int = TRANSFER_CANDIDATES,
-                     style_weight: float = TRANSFER_STYLE_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
+                     candidates: int = TRANSFER_CANDIDATES, keep: float = TRANSFER_KEEP,
+                     complexity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The (z_high, z_low) that :func:`transfer` decodes; z_low is the source's posterior mean, untouched.
 
     Modes for the new z_high:
     - "replace": the target style's prior mean.
     - "shift": the bar's own z_high plus (target prior mean - mean of the style its
       z_high is most likely under), so its offset from its style moves along.
-    - "fit" (default): ``candidates`` draws of z_high from the target style's
-      prior (at TRANSFER_SPREAD, the prior mean included), each decoded
-      with the source's z_low; the winner maximises
-      log p(source kick and snare | z_high, z_low) + style_weight * log q(target | decoded bar),
-      where q(style | bar) reads the re-encoded bar's z_high against the style
-      priors -- the model's own judgement of style. So the bar keeps as much of
-      its backbone as the target style allows: a MAP search by sampling that
-      needs only encode() and decode().
+    - "fit" (default): ``candidates`` draws of z_high from the target style's prior
+      (at TRANSFER_SPREAD, the prior mean included), each decoded with the source's
+      z_low. Among the bars that keep at least ``keep`` of the source's kick and
+      snare onsets, the winner is the one the model itself reads as most likely the
+      target style (the re-encoded z_high against the style priors). A bar none of
+      whose candidates keeps enough gets the source's kick and snare onsets put back
+      into the candidate that, so restored, reads most like the target. A search by
+      sampling that needs only encode() and decode(), with the user's backbone as a
+      hard constraint rather than a weight to trade.
     ``strength`` in [0, 1] moves z_high only part of the way (replace and shift).
     """
     if mode not in ("fit", "shift", "replace"):
         raise ValueError(f"mode must be 'fit', 'shift' or 'replace', got {mode!r}")
     s = style_index(model, target_style)
     grids = np.asarray(grids).reshape(-1, 16, 9)
+    if mode == "fit":
+        z_high, z_low, _ = _fit_transfer(model, grids, s, rng or np.random.default_rng(0), candidates, keep,
+                                         complexity)
+        return z_high, z_low
     z_high, z_low = encode_mean(model, grids)
     target = model.style_prior_mu[s][None, :]
-    if mode == "fit":
-        rng = rng or np.random.default_rng(0)
-        std = np.exp(0.5 * model.style_prior_logvar[s])
-        draws = _f32(target + TRANSFER_SPREAD * std * rng.standard_normal((candidates, len(std))))
-        draws[0] = target[0]  # the prior mean is always a candidate
-        n, k = len(grids), candidates
-        logits = model.decode(np.repeat(draws[None], n, axis=0).reshape(n * k, -1),
-                              np.repeat(_f32(z_low), k, axis=0)).reshape(n, k, 16, 9)
-        keep = list(KICK_SNARE)
-        score = _log_likelihood(logits[..., keep], grids[:, None][..., keep].astype(np.float32))  # [N, K]
-        if style_weight:
-            decoded = (logits > 0).reshape(n * k, 16, 9).astype(np.float32)
-            score = score + style_weight * style_log_posterior(model, model.encode(decoded)[0])[:, s].reshape(n, k)
-        return draws[score.argmax(1)], _f32(z_low)
     if mode == "replace":
         moved = target
     else:
@@ -184,9 +210,16 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
 
 def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
              mode: str = "fit", complexity: float = 0.0, rng: np.random.Generator | None = None,
-             candidates: int = TRANSFER_CANDIDATES, style_weight: float = TRANSFER_STYLE_WEIGHT) -> np.ndarray:
-    """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents)."""
-    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng, candidates, style_weight)
+             candidates: int = TRANSFER_CANDIDATES, keep: float = TRANSFER_KEEP) -> np.ndarray:
+    """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents).
+
+    In "fit" mode every output bar keeps at least ``keep`` of its source's kick and snare onsets.
+    """
+    if mode == "fit":
+        grids = np.asarray(grids).reshape(-1, 16, 9)
+        return _fit_transfer(model, grids, style_index(model, target_style), rng or np.random.default_rng(0),
+                             candidates, keep, complexity)[2]
+    z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng, candidates, keep)
     return decode_grid(model, z_high, z_low, complexity=complexity)
 
 

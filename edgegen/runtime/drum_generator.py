@@ -144,16 +144,17 @@ class DrumGenerator:
         return controls.blend(self.model, weights, bars, np.random.default_rng(seed))
 
     def transfer(self, grids: np.ndarray, style: str, seed: int | None = None, strength: float = 1.0,
-                 mode: str = "fit", complexity: float = 0.0) -> np.ndarray:
+                 mode: str = "fit", complexity: float = 0.0, keep: float = controls.TRANSFER_KEEP) -> np.ndarray:
         """Restyle bars [n, 16, 9]: keep their variation (z_low), move z_high to ``style``.
 
-        ``mode`` (see drum_controls.transfer_latents): "fit" picks the target-style z_high
-        that best keeps the source's kick and snare (uses ``seed``), "shift" moves the bar's
-        own z_high by the difference of style means, "replace" uses the target's prior mean.
+        ``mode`` (see drum_controls.transfer_latents): "fit" picks, among target-style
+        candidates (drawn with ``seed``) that keep at least ``keep`` of each bar's kick and
+        snare onsets, the one the model reads most as ``style``; "shift" moves the bar's own
+        z_high by the difference of style means; "replace" uses the target's prior mean.
         """
         grids = np.asarray(grids, dtype=np.float32).reshape(-1, 16, 9)
         return controls.transfer(self.model, grids, style, strength=strength, mode=mode, complexity=complexity,
-                                 rng=np.random.default_rng(seed))
+                                 rng=np.random.default_rng(seed), keep=keep)
 
     def interpolate(self, grid_a: np.ndarray, grid_b: np.ndarray, steps: int = 8, level: str = "both") -> np.ndarray:
         """``steps`` bars walking from bar a to bar b through latent space."""

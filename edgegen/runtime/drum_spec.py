@@ -15,6 +15,12 @@ INSTRUMENTS: tuple[str, ...] = (
 
 STYLES: tuple[str, ...] = ("rock", "jazz", "hiphop", "latin", "electronic")
 
+KICK_SNARE = (0, 1)  # the backbone a style transfer keeps: kick and snare columns
+# Every "fit" transfer bar keeps at least this share of its source's kick and snare onsets
+# (chosen on GMD's validation split; reports/drums/README.md shows the trade-off). Here so the CLI
+# can show it without importing numpy.
+TRANSFER_KEEP = 0.75
+
 # GMD style column (the part before any '/') -> our style; anything else is dropped.
 GMD_STYLE_MAP: dict[str, str] = {
     "rock": "rock",

@@ -17,11 +17,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
 from edgegen.runtime import drum_controls
-from edgegen.runtime.drum_spec import INSTRUMENTS, STYLES
+from edgegen.runtime.drum_spec import KICK_SNARE, STYLES
 
 COLLAPSE_KL = 0.1  # nats: a dimension whose mean KL is below this is collapsed
 ACTIVE_COV = 0.01  # a dimension is active when its posterior mean varies more than this over inputs
-KICK_SNARE = (INSTRUMENTS.index("kick"), INSTRUMENTS.index("snare"))
 
 
 def gaussian_kl_np(mu_q: np.ndarray, logvar_q: np.ndarray, mu_p: np.ndarray, logvar_p: np.ndarray) -> np.ndarray:

@@ -75,10 +75,10 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     transfer_modes = {mode: {k: v for k, v in A.transfer_scores(model, classify, test.grids, test.styles,
                                                                 mode=mode).items() if k != "per_target"}
                       for mode in ("replace", "shift")}
-    for weight in (10.0, 30.0):  # the fit mode's trade-off between target style and kept backbone
-        scores = A.transfer_scores(model, classify, test.grids, test.styles, style_weight=weight)
-        transfer_modes[f"fit, style weight {weight:g}"] = {k: v for k, v in scores.items() if k != "per_target"}
-    transfer_modes[f"fit, style weight {drum_controls.TRANSFER_STYLE_WEIGHT:g} (default)"] = {
+    for keep in (0.0, 0.5, 0.9, 1.0):  # the fit mode's trade-off between target style and kept backbone
+        scores = A.transfer_scores(model, classify, test.grids, test.styles, keep=keep)
+        transfer_modes[f"fit, keep {keep:g}"] = {k: v for k, v in scores.items() if k != "per_target"}
+    transfer_modes[f"fit, keep {drum_controls.TRANSFER_KEEP:g} (default)"] = {
         k: v for k, v in transfer.items() if k != "per_target"}
     density = np.mean([drum_controls.hits_per_bar_by_complexity(model, s, n_samples) for s in STYLES], axis=0)
     nearest = recon_scores(test.grids, A.nearest_bar_copy(train.grids, test.grids))

@@ -47,6 +47,7 @@ class DrumVAEConfig:
     dropout: float = 0.0  # dropout on the encoder features and the decoder's projection (regularises)
     style_prior: bool = True  # learned p(z_high | style); False = unsupervised N(0, I)
     style_ce_weight: float = 1.0  # weight of "z_high is most likely under its own style's Gaussian"
+    style_ce_balanced: bool = True  # weigh that cross-entropy by inverse style frequency (rock has 10x electronic)
     beta_high: float = 0.1  # KL weight of z_high (beta < 1 trades KL for reconstruction)
     beta_low: float = 0.1  # KL weight of z_low
     kl_schedule: str = "cyclical"  # "none", "linear" or "cyclical" annealing of both KL weights
@@ -72,6 +73,9 @@ VARIANTS: dict[str, DrumVAEConfig] = {
     "ablation_cyclical": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.0),
     "ablation_cyclical_freebits": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.25),  # = final
     "ablation_unsupervised": DrumVAEConfig(style_prior=False, style_ce_weight=0.0),
+    # How hard z_high is tied to style: the earlier unweighted cross-entropy, and a stronger weight.
+    "ablation_style_ce_unbalanced": DrumVAEConfig(style_ce_balanced=False),
+    "ablation_style_ce2": DrumVAEConfig(style_ce_weight=2.0),
     # The same switches at beta 1 (the second report's setting), where collapse has room to happen.
     "ablation_none_beta1": DrumVAEConfig(kl_schedule="none", free_bits=0.0, beta_high=1.0, beta_low=1.0),
     "ablation_cyclical_freebits_beta1": DrumVAEConfig(beta_high=1.0, beta_low=1.0),
@@ -80,7 +84,8 @@ VARIANTS: dict[str, DrumVAEConfig] = {
                           batch_size=64, val_every=1),
 }
 ABLATION = ("ablation_none", "ablation_linear", "ablation_cyclical", "ablation_cyclical_freebits",
-            "ablation_unsupervised", "ablation_none_beta1", "ablation_cyclical_freebits_beta1")
+            "ablation_unsupervised", "ablation_style_ce_unbalanced", "ablation_style_ce2", "ablation_none_beta1",
+            "ablation_cyclical_freebits_beta1")
 
 
 def get_config(variant: str, **overrides: Any) -> DrumVAEConfig:

@@ -3,8 +3,9 @@
 Every named variant is a ``GanConfig`` in ``VARIANTS``; checkpoints record the variant name and the
 full config, so ``load_generator_for_export`` rebuilds the network without any flags.
 The stabilisers live in the discriminator (spectral norm, minibatch discrimination, minibatch
-stddev, packing) or in the training loop (feature matching, unrolling, EMA), so the generator
-stays a plain Linear + transposed-conv stack that exports cleanly to ONNX.
+stddev, packing, the InfoGAN Q head) or in the training loop (feature matching, unrolling, EMA),
+so the generator stays a plain Linear + (transposed-)conv stack that exports cleanly to ONNX; its
+InfoGAN code is computed from z inside the graph, so an unconditional model still takes only z.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class GanConfig:
     g_channels: int = 64             # generator channels at 7x7
     g_mid_channels: int = 32         # generator channels at 14x14
     g_out_channels: int = 0          # >0: channels at 28x28 before a final 3x3 conv (smooths checkerboard); 0 = none
+    g_upsample: bool = False         # nearest-neighbour upsampling + 3x3 conv instead of transposed convs (no checkerboard)
     d_channels: int = 32             # discriminator channels at 14x14
     d_mid_channels: int = 64         # discriminator channels at 7x7 (these features feed feature matching)
     d_dropout: float = 0.3           # dropout after each discriminator conv
@@ -36,6 +38,10 @@ class GanConfig:
     aux_classifier_weight: float = 0.0   # >0: D also learns the letter of real images; conditional G must match
                                      # the requested letter (AC-GAN), unconditional G must draw clear letters that
                                      # use all 26 evenly (per-sample minus batch entropy, as CatGAN / AM-GAN)
+    code_categories: int = 0         # >0: InfoGAN categorical code: the argmax of the first K latent dims (uniform over
+                                     # K, no extra input) picks a one-hot code G also reads; D's Q head must recover it,
+                                     # so G draws K distinct kinds of image instead of blends between them (no labels)
+    info_weight: float = 1.0         # weight of that code-recovery loss (lambda of InfoGAN)
     feature_matching: bool = False   # G matches mean D features of real data instead of fooling D
     minibatch_disc_kernels: int = 0  # >0: minibatch discrimination with this many kernels (B)
     minibatch_disc_dim: int = 4      # size of each minibatch-discrimination kernel (C)
@@ -77,8 +83,15 @@ VARIANTS: dict[str, GanConfig] = {
     "stabilised": replace(_BASE, epochs=30, spectral_norm=True, pack=2, minibatch_stddev=True, ema_decay=0.995),
     "letter_balanced": replace(_BASE, epochs=35, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
                                aux_classifier_weight=2.0),
+    # a cleaner generator (upsample + conv, a 28x28 layer) and a 52-way InfoGAN code (about two per letter):
+    # G draws distinct glyphs instead of blends; without labels, then with letter_balanced's letter head
+    "infogan": replace(_BASE, epochs=35, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
+                       g_upsample=True, g_out_channels=16, code_categories=52),
+    "infogan_balanced": replace(_BASE, epochs=35, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
+                                aux_classifier_weight=2.0, g_upsample=True, g_out_channels=16, code_categories=52),
     "conditional_stabilised": replace(_BASE, epochs=35, conditional=True, spectral_norm=True, ema_decay=0.995,
-                                      aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2),
+                                      aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2,
+                                      g_upsample=True, g_out_channels=16),
 }
 DEFAULT_CONDITIONAL = "conditional_stabilised"
 
@@ -98,10 +111,10 @@ class Generator(nn.Module):
     """z (+ one-hot letter) -> Linear -> 7x7 -> 14x14 -> 28x28 sigmoid image (ink = 1)."""
 
     def __init__(self, z_dim: int, channels: int, mid_channels: int, n_classes: int = 0, out_channels: int = 0,
-                 hidden: int = 0):
+                 hidden: int = 0, upsample: bool = False, code_categories: int = 0):
         super().__init__()
-        self.z_dim, self.channels, self.n_classes = z_dim, channels, n_classes
-        width = z_dim + n_classes
+        self.z_dim, self.channels, self.n_classes, self.code_categories = z_dim, channels, n_classes, code_categories
+        width = z_dim + n_classes + code_categories
         mapping = []
         if hidden:
             mapping = [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]  # [N, hidden]
@@ -111,23 +124,29 @@ class Generator(nn.Module):
             nn.Linear(width, channels * 49, bias=False),                      # [N, c*49]
             nn.BatchNorm1d(channels * 49), nn.ReLU(),
         )
-        layers = [
-            nn.ConvTranspose2d(channels, mid_channels, 4, 2, 1, bias=False),  # [N, mid, 14, 14]
-            nn.BatchNorm2d(mid_channels), nn.ReLU(),
-        ]
+        def up(c_in: int, c_out: int, bias: bool = False) -> list[nn.Module]:
+            """Doubles the side: a 4x4 stride-2 transposed conv, or nearest upsampling + 3x3 conv."""
+            if upsample:
+                return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
+            return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+
+        layers = [*up(channels, mid_channels), nn.BatchNorm2d(mid_channels), nn.ReLU()]    # [N, mid, 14, 14]
         if out_channels:
             layers += [
-                nn.ConvTranspose2d(mid_channels, out_channels, 4, 2, 1, bias=False),  # [N, out, 28, 28]
-                nn.BatchNorm2d(out_channels), nn.ReLU(),
-                nn.Conv2d(out_channels, 1, 3, padding=1),                     # [N, 1, 28, 28]
+                *up(mid_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(),  # [N, out, 28, 28]
+                nn.Conv2d(out_channels, 1, 3, padding=1),                             # [N, 1, 28, 28]
             ]
         else:
-            layers += [nn.ConvTranspose2d(mid_channels, 1, 4, 2, 1)]          # [N, 1, 28, 28]
+            layers += up(mid_channels, 1, bias=True)                                  # [N, 1, 28, 28]
         self.upsample = nn.Sequential(*layers, nn.Sigmoid())
 
     def forward(self, z: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        if self.code_categories:
+            head = z[:, :self.code_categories]
+            code = (head == head.amax(1, keepdim=True)).float()              # [N, K] one-hot of the argmax
+            z = torch.cat([z, code], dim=1)                                   # [N, z + K]
         if self.n_classes:
-            z = torch.cat([z, onehot], dim=1)                                 # [N, z + 26]
+            z = torch.cat([z, onehot], dim=1)                                 # [N, z (+ K) + 26]
         return self.upsample(self.project(z).view(-1, self.channels, 7, 7))
 
 
@@ -151,7 +170,7 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, mid_channels: int, dropout: float, pack: int = 1, n_classes: int = 0,
                  spectral_norm: bool = False, minibatch_stddev: bool = False,
                  minibatch_disc_kernels: int = 0, minibatch_disc_dim: int = 4, aux_classes: int = 0,
-                 label_maps: bool = False):
+                 label_maps: bool = False, code_categories: int = 0):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         self.pack, self.minibatch_stddev, self.label_maps = pack, minibatch_stddev, label_maps
@@ -169,6 +188,7 @@ class Discriminator(nn.Module):
         self.head = sn(nn.Linear(head_in, 1))                                                  # [N/p, 1]
         self.projection = sn(nn.Linear(n_classes, n_features, bias=False)) if n_classes else None
         self.aux = nn.Linear(n_features, aux_classes) if aux_classes else None                 # [N, 26]
+        self.code_head = nn.Linear(n_features, code_categories) if code_categories else None   # [N, K] InfoGAN Q
 
     def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None):
         """Returns (logit [N/p], features [N/p, m*49], letter logits [N/p, 26] or None)."""
@@ -192,16 +212,22 @@ class Discriminator(nn.Module):
 
 def build_generator(config: GanConfig) -> Generator:
     return Generator(config.z_dim, config.g_channels, config.g_mid_channels,
-                     N_CLASSES if config.conditional else 0, config.g_out_channels, config.g_hidden)
+                     N_CLASSES if config.conditional else 0, config.g_out_channels, config.g_hidden,
+                     config.g_upsample, config.code_categories)
 
 
 def build_discriminator(config: GanConfig) -> Discriminator:
     if (config.conditional or config.aux_classifier_weight > 0) and config.pack != 1:
         raise ValueError("packing does not combine with labels in the discriminator (conditional or letter head)")
+    if config.code_categories and config.pack != 1:
+        raise ValueError("packing does not combine with the InfoGAN code head (it reads one image at a time)")
+    if config.code_categories > config.z_dim:
+        raise ValueError("code_categories cannot exceed z_dim (the code is the argmax of the first latent dims)")
     return Discriminator(config.d_channels, config.d_mid_channels, config.d_dropout, config.pack,
                          N_CLASSES if config.conditional else 0, config.spectral_norm, config.minibatch_stddev,
                          config.minibatch_disc_kernels, config.minibatch_disc_dim,
-                         N_CLASSES if config.aux_classifier_weight > 0 else 0, config.label_maps)
+                         N_CLASSES if config.aux_classifier_weight > 0 else 0, config.label_maps,
+                         config.code_categories)
 
 
 def make_ema(generator: Generator) -> Generator:

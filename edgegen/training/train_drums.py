@@ -27,13 +27,14 @@ from edgegen.training.drum_vae import (
 )
 
 
-def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, progress_frac: float) -> dict[str, torch.Tensor]:
+def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, progress_frac: float,
+             style_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The training objective for a batch, with its parts (all means over the batch).
 
     recon: BCE summed over the 144 cells; kl_high per dim against p(z_high | style)
     (N(0, I) when the style prior is off); kl_low per dim against p(z_low | z_high);
     free bits floor each dimension's batch-mean KL; style_ce asks z_high to be
-    most likely under its own style's Gaussian.
+    most likely under its own style's Gaussian (weighted per style by ``style_weights``).
     """
     c = model.config
     mu_h, logvar_h, mu_l, logvar_l = model.encoder(x)
@@ -51,7 +52,7 @@ def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, 
     loss = recon + kl_weight(c, progress_frac) * kl_term
     style_ce = torch.zeros(())
     if c.style_prior and c.style_ce_weight > 0:
-        style_ce = F.cross_entropy(model.style_logits(mu_h), styles)
+        style_ce = F.cross_entropy(model.style_logits(mu_h), styles, weight=style_weights)
         loss = loss + c.style_ce_weight * style_ce
     return {"loss": loss, "recon": recon, "kl_high": kl_high, "kl_low": kl_low, "style_ce": style_ce}
 
@@ -117,6 +118,10 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
 
     x_all = torch.as_tensor(train.grids, dtype=torch.float32)
     s_all = torch.as_tensor(train.styles)
+    style_weights = None
+    if config.style_ce_balanced:
+        counts = torch.bincount(s_all, minlength=config.n_styles).float().clamp(min=1)
+        style_weights = counts.sum() / (config.n_styles * counts)  # [S], 1 for a balanced corpus
     steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size)))
     total_steps = steps_per_epoch * config.epochs
     started = time.perf_counter()
@@ -130,7 +135,8 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
             group["lr"] = learning_rate(config, epoch)
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size:(i + 1) * config.batch_size]
-            parts = vae_loss(model, x_all[idx], s_all[idx], (epoch * steps_per_epoch + i) / total_steps)
+            parts = vae_loss(model, x_all[idx], s_all[idx], (epoch * steps_per_epoch + i) / total_steps,
+                             style_weights)
             optimizer.zero_grad()
             parts["loss"].backward()
             optimizer.step()

@@ -94,12 +94,20 @@ class GanTrainer:
 
     # -- one step -------------------------------------------------------------------------------------
     def _fake(self, n: int):
+        """(images, one-hot letters, letters, InfoGAN code) of n generated samples; absent parts are None."""
         z = torch.randn(n, self.config.z_dim, generator=self.noise)
+        code = z[:, :self.config.code_categories].argmax(1) if self.config.code_categories else None
         if not self.config.conditional:
-            return self.generator(z), None, None
+            return self.generator(z), None, None, code
         labels = torch.randint(0, N_CLASSES, (n,), generator=self.noise)
         onehot = F.one_hot(labels, N_CLASSES).float()
-        return self.generator(z, onehot), onehot, labels
+        return self.generator(z, onehot), onehot, labels, code
+
+    def _info_loss(self, features: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor | float:
+        """InfoGAN: D's Q head recovers the code from the generated image's features (0 when off)."""
+        if code is None:
+            return 0.0
+        return self.config.info_weight * F.cross_entropy(self.discriminator.code_head(features), code)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable random translation of each image (DiffAugment): D cannot memorise the 5,200 real images."""
@@ -116,11 +124,12 @@ class GanTrainer:
     def _d(self, x, onehot):
         return self.discriminator(self._augment(x), onehot)
 
-    def _d_loss(self, x, onehot, labels, fake, fake_onehot, fake_labels):
+    def _d_loss(self, x, onehot, labels, fake, fake_onehot, fake_labels, code=None):
         real_logit, _, real_aux = self._d(x, onehot)
-        fake_logit, _, fake_aux = self._d(fake, fake_onehot)
+        fake_logit, fake_features, fake_aux = self._d(fake, fake_onehot)
         loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+                + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+                + self._info_loss(fake_features, code))
         if real_aux is not None:
             # the letter head learns from real images only, so G cannot pass with letters only D reads
             loss = loss + self.config.aux_classifier_weight * F.cross_entropy(real_aux, labels)
@@ -128,8 +137,8 @@ class GanTrainer:
 
     def _d_step(self, x, onehot, labels):
         with torch.no_grad():
-            fake, fake_onehot, fake_labels = self._fake(len(x))
-        loss, real_logit, fake_logit = self._d_loss(x, onehot, labels, fake, fake_onehot, fake_labels)
+            fake, fake_onehot, fake_labels, code = self._fake(len(x))
+        loss, real_logit, fake_logit = self._d_loss(x, onehot, labels, fake, fake_onehot, fake_labels, code)
         self.opt_d.zero_grad()
         loss.backward()
         norm = _grad_norm(self.discriminator)
@@ -137,7 +146,7 @@ class GanTrainer:
         return loss, real_logit, fake_logit, norm
 
     def _g_step(self, x, onehot):
-        fake, fake_onehot, fake_labels = self._fake(len(x))
+        fake, fake_onehot, fake_labels, code = self._fake(len(x))
         logit, fake_features, aux = self._d(fake, fake_onehot)
         if self.config.feature_matching:
             with torch.no_grad():
@@ -145,6 +154,7 @@ class GanTrainer:
             loss = F.mse_loss(fake_features.mean(0), real_features.mean(0))
         else:
             loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        loss = loss + self._info_loss(fake_features, code)
         if aux is not None and fake_labels is not None:
             loss = loss + self.config.aux_classifier_weight * F.cross_entropy(aux, fake_labels)
         elif aux is not None:
