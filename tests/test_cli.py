@@ -183,6 +183,11 @@ def test_drum_transfer_and_show(models, out):
                              "--out", out / f"{mode}.mid"]).exit_code == 0
     shown = run(drumgen, ["show", out / "latin.mid"])
     assert shown.exit_code == 0 and shown.output.count("snare") == 2
+    assert run(drumgen, ["transfer", out / "in.mid", "--to", "jazz", "--keep", 1,
+                         "--out", out / "kept.mid"]).exit_code == 0
+    from edgegen.runtime.midi_io import read_midi
+    source, kept = read_midi(out / "in.mid").grids, read_midi(out / "kept.mid").grids
+    assert (kept[..., :2] >= source[..., :2]).all()  # --keep 1: every kick and snare onset stays
     generated = run(drumgen, ["show", "--style", "jazz", "--seed", 1])
     assert generated.exit_code == 0 and "jazz, seed 1" in generated.output
 

@@ -152,7 +152,8 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @click.argument("midi_in", metavar="IN.mid", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--to", "style", type=STYLE, required=True, help="Target style.")
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How far to move toward the target style (0 = unchanged groove, 1 = all the way).")
+              help="shift and replace modes: how far to move toward the target style (0 = unchanged groove, "
+                   "1 = all the way).")
 @click.option("--mode", type=click.Choice(["fit", "shift", "replace"]), default="fit", show_default=True,
               help="fit: the groove that sounds most like the target style while keeping your kick and snare "
                    "(see --keep); shift: move your groove by the difference between styles; replace: the target "
