@@ -89,9 +89,10 @@ VARIANTS: dict[str, GanConfig] = {
                        g_upsample=True, g_out_channels=16, code_categories=52),
     "infogan_balanced": replace(_BASE, epochs=35, spectral_norm=True, minibatch_stddev=True, ema_decay=0.995,
                                 aux_classifier_weight=2.0, g_upsample=True, g_out_channels=16, code_categories=52),
+    # stays with transposed convs: the upsampling generator drew smoother glyphs but a classifier trained only on
+    # 23 fonts it never saw read fewer of them (0.983 vs 0.994 of 520 renders), and our own one agreed
     "conditional_stabilised": replace(_BASE, epochs=35, conditional=True, spectral_norm=True, ema_decay=0.995,
-                                      aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2,
-                                      g_upsample=True, g_out_channels=16),
+                                      aux_classifier_weight=3.0, d_dropout=0.5, augment_shift=2),
 }
 DEFAULT_CONDITIONAL = "conditional_stabilised"
 
