@@ -6,15 +6,10 @@ when that module is present.
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import click
-
-# The math runs in onnxruntime; numpy's OpenBLAS would start one thread per core at import
-# (~50 ms of CPU, more on a busy machine) for nothing. Set before numpy loads; a user's value wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from edgegen.cli.errors import FriendlyGroup
 from edgegen.runtime.drum_spec import STYLES, TRANSFER_KEEP

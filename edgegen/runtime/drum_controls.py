@@ -130,15 +130,20 @@ TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's pri
 TRANSFER_SPREAD = 1.0  # their spread (prior temperature); wider finds more bars that keep the backbone
 
 
+def kick_snare_onsets(source: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar, (source kick and snare onsets still in the output, source kick and snare onsets): [..., 16, 9] -> [...]."""
+    src = np.asarray(source)[..., list(KICK_SNARE)].astype(bool)
+    out = np.asarray(output)[..., list(KICK_SNARE)].astype(bool)
+    return (src & out).sum(axis=(-1, -2)), src.sum(axis=(-1, -2))
+
+
 def kick_snare_kept(source: np.ndarray, output: np.ndarray) -> np.ndarray:
     """Per bar, the share of the source's kick and snare onsets still in the output ([..., 16, 9] -> [...]).
 
     A source bar with no kick or snare keeps everything (1.0).
     """
-    src = np.asarray(source)[..., list(KICK_SNARE)].astype(bool)
-    out = np.asarray(output)[..., list(KICK_SNARE)].astype(bool)
-    total = src.sum(axis=(-1, -2))
-    return np.where(total > 0, (src & out).sum(axis=(-1, -2)) / np.maximum(total, 1), 1.0)
+    kept, total = kick_snare_onsets(source, output)
+    return np.where(total > 0, kept / np.maximum(total, 1), 1.0)
 
 
 def _style_score(model: DrumModel, bars: np.ndarray, s: int) -> np.ndarray:
@@ -157,16 +162,16 @@ def _fit_transfer(model: DrumModel, grids: np.ndarray, s: int, rng: np.random.Ge
     n, k = len(grids), candidates
     bars = decode_grid(model, np.tile(draws, (n, 1)), np.repeat(z_low, k, axis=0),
                        complexity=complexity).reshape(n, k, 16, 9)  # [N, K, 16, 9]
-    source = np.repeat(grids[:, None].astype(bool), k, axis=1)  # [N, K, 16, 9]
-    restored = bars.copy()
-    restored[..., list(KICK_SNARE)] |= source[..., list(KICK_SNARE)]
-    feasible = kick_snare_kept(source, bars) >= keep  # [N, K]
-    as_decoded = np.where(feasible, _style_score(model, bars, s), -np.inf).argmax(1)  # [N]
-    with_source = _style_score(model, restored, s).argmax(1)  # [N]
-    use_decoded = feasible.any(1)
-    rows = np.arange(n)
-    choice = np.where(use_decoded, as_decoded, with_source)
-    out = np.where(use_decoded[:, None, None], bars[rows, as_decoded], restored[rows, with_source])
+    feasible = kick_snare_kept(grids[:, None], bars) >= keep  # [N, K]
+    choice = np.where(feasible, _style_score(model, bars, s), -np.inf).argmax(1)  # [N]
+    out = bars[np.arange(n), choice]  # [N, 16, 9]
+    stuck = np.flatnonzero(~feasible.any(1))  # bars no candidate keeps enough of: put the source's back
+    if len(stuck):
+        restored = bars[stuck].copy()  # [M, K, 16, 9]
+        restored[..., list(KICK_SNARE)] |= grids[stuck][:, None, :, list(KICK_SNARE)].astype(bool)
+        best = _style_score(model, restored, s).argmax(1)  # [M]
+        choice[stuck] = best
+        out[stuck] = restored[np.arange(len(stuck)), best]
     return draws[choice], z_low, out
 
 

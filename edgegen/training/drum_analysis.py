@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
 from edgegen.runtime import drum_controls
-from edgegen.runtime.drum_spec import KICK_SNARE, STYLES
+from edgegen.runtime.drum_spec import STYLES
 
 COLLAPSE_KL = 0.1  # nats: a dimension whose mean KL is below this is collapsed
 ACTIVE_COV = 0.01  # a dimension is active when its posterior mean varies more than this over inputs
@@ -106,9 +106,8 @@ def copy_share(samples: np.ndarray, train: np.ndarray) -> float:
 
 def rhythm_kept(source: np.ndarray, output: np.ndarray) -> float:
     """Share of the source's kick and snare onsets that are still there in the output (pooled)."""
-    src = source[..., list(KICK_SNARE)].astype(bool)
-    out = output[..., list(KICK_SNARE)].astype(bool)
-    return float((src & out).sum() / max(src.sum(), 1))
+    kept, total = drum_controls.kick_snare_onsets(source, output)
+    return float(kept.sum() / max(total.sum(), 1))
 
 
 def style_control(model: drum_controls.DrumModel, classify, n_per_style: int, seed: int,

@@ -137,6 +137,13 @@ def copy_attribution(gmd: str | Path, out_dir: str | Path = DATA_DIR) -> None:
             shutil.copyfile(gmd / name, tmp)
 
 
+def balanced_style_weights(styles: np.ndarray, n_styles: int = len(STYLES)) -> np.ndarray:
+    """Per-style loss weights total / (n_styles * count) [n_styles] float32: 1 for every style of a
+    balanced corpus, so electronic (a tenth of rock's bars) counts as much as rock. Absent styles count as 1 bar."""
+    counts = np.maximum(np.bincount(styles, minlength=n_styles).astype(np.float64), 1)
+    return (counts.sum() / (n_styles * counts)).astype(np.float32)
+
+
 def check_counts(corpus: Corpus) -> list[str]:
     """Styles with fewer than MIN_TRAIN_BARS_PER_STYLE distinct training bars (should be none)."""
     train = Counter(corpus.subset("train").styles.tolist())

@@ -72,14 +72,14 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     final_path = runs_dir / "vae" / "checkpoint.pt"
     final, model, control = _vae_metrics(final_path, train, test, classify, n_samples)
     transfer = A.transfer_scores(model, classify, test.grids, test.styles)  # default mode "fit"
-    transfer_modes = {mode: {k: v for k, v in A.transfer_scores(model, classify, test.grids, test.styles,
-                                                                mode=mode).items() if k != "per_target"}
-                      for mode in ("replace", "shift")}
-    for keep in (0.0, 0.5, 0.9, 1.0):  # the fit mode's trade-off between target style and kept backbone
-        scores = A.transfer_scores(model, classify, test.grids, test.styles, keep=keep)
-        transfer_modes[f"fit, keep {keep:g}"] = {k: v for k, v in scores.items() if k != "per_target"}
-    transfer_modes[f"fit, keep {drum_controls.TRANSFER_KEEP:g} (default)"] = {
-        k: v for k, v in transfer.items() if k != "per_target"}
+    settings = {"replace": {"mode": "replace"}, "shift": {"mode": "shift"},
+                # the fit mode's trade-off between target style and kept backbone
+                **{f"fit, keep {keep:g}": {"keep": keep} for keep in (0.0, 0.5, 0.9, 1.0)}}
+    transfer_modes = {name: A.transfer_scores(model, classify, test.grids, test.styles, **options)
+                      for name, options in settings.items()}
+    transfer_modes[f"fit, keep {drum_controls.TRANSFER_KEEP:g} (default)"] = transfer
+    transfer_modes = {name: {k: v for k, v in scores.items() if k != "per_target"}
+                      for name, scores in transfer_modes.items()}
     density = np.mean([drum_controls.hits_per_bar_by_complexity(model, s, n_samples) for s in STYLES], axis=0)
     nearest = recon_scores(test.grids, A.nearest_bar_copy(train.grids, test.grids))
     unsupervised_fit = None

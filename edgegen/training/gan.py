@@ -141,11 +141,17 @@ class Generator(nn.Module):
             layers += up(mid_channels, 1, bias=True)                                  # [N, 1, 28, 28]
         self.upsample = nn.Sequential(*layers, nn.Sigmoid())
 
+    def code(self, z: torch.Tensor) -> torch.Tensor:
+        """The InfoGAN code of each z [N, K]: one-hot of the argmax of its first K dims (uniform over K).
+
+        Written with max/equal rather than argmax/one_hot so the ONNX graph needs only elementary ops.
+        """
+        head = z[:, :self.code_categories]
+        return (head == head.amax(1, keepdim=True)).float()
+
     def forward(self, z: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         if self.code_categories:
-            head = z[:, :self.code_categories]
-            code = (head == head.amax(1, keepdim=True)).float()              # [N, K] one-hot of the argmax
-            z = torch.cat([z, code], dim=1)                                   # [N, z + K]
+            z = torch.cat([z, self.code(z)], dim=1)                           # [N, z + K]
         if self.n_classes:
             z = torch.cat([z, onehot], dim=1)                                 # [N, z (+ K) + 26]
         return self.upsample(self.project(z).view(-1, self.channels, 7, 7))

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
 from edgegen.training.common import JsonLog, load_checkpoint, progress, save_checkpoint
-from edgegen.training.drum_corpus import Corpus
+from edgegen.training.drum_corpus import Corpus, balanced_style_weights
 
 
 @dataclass
@@ -97,8 +97,7 @@ def train_style_classifier(config: StyleClassifierConfig, variant: str, train: C
     torch.manual_seed(config.seed)
     model = StyleClassifier(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    counts = np.bincount(train.styles, minlength=config.n_styles).astype(np.float64)
-    weights = torch.as_tensor(counts.sum() / np.maximum(counts, 1) / config.n_styles, dtype=torch.float32)
+    weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles))
     x_all = torch.as_tensor(train.grids, dtype=torch.float32)
     y_all = torch.as_tensor(train.styles)
     log = JsonLog(run_dir / "log.json")

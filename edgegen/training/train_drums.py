@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
-from edgegen.training.drum_corpus import Corpus
+from edgegen.training.drum_corpus import Corpus, balanced_style_weights
 from edgegen.training.drum_vae import (
     DrumVAEConfig,
     HierarchicalDrumVAE,
@@ -118,10 +118,8 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
 
     x_all = torch.as_tensor(train.grids, dtype=torch.float32)
     s_all = torch.as_tensor(train.styles)
-    style_weights = None
-    if config.style_ce_balanced:
-        counts = torch.bincount(s_all, minlength=config.n_styles).float().clamp(min=1)
-        style_weights = counts.sum() / (config.n_styles * counts)  # [S], 1 for a balanced corpus
+    style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles)) \
+        if config.style_ce_balanced else None
     steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size)))
     total_steps = steps_per_epoch * config.epochs
     started = time.perf_counter()

@@ -96,7 +96,7 @@ class GanTrainer:
     def _fake(self, n: int):
         """(images, one-hot letters, letters, InfoGAN code) of n generated samples; absent parts are None."""
         z = torch.randn(n, self.config.z_dim, generator=self.noise)
-        code = z[:, :self.config.code_categories].argmax(1) if self.config.code_categories else None
+        code = self.generator.code(z).argmax(1) if self.config.code_categories else None
         if not self.config.conditional:
             return self.generator(z), None, None, code
         labels = torch.randint(0, N_CLASSES, (n,), generator=self.noise)
