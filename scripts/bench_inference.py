@@ -38,7 +38,7 @@ import sys
 import numpy as np
 import torch
 from PIL import Image
-from edgegen.training.gan import load_generator
+from edgegen.training.letters.gan import load_generator
 
 torch.set_num_threads(1)
 checkpoint, letter, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -107,7 +107,7 @@ def generator_speed(models: Path, runs: Path, calls: int) -> dict:
     import torch
 
     from edgegen.runtime.font_generator import FontGenerator
-    from edgegen.training.gan import load_generator
+    from edgegen.training.letters.gan import load_generator
 
     torch.set_num_threads(1)
     fonts = FontGenerator(models_dir=models)

@@ -36,11 +36,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgegen.runtime import bar_source, drum_controls, midi_io, midi_ports
+from edgegen.runtime import drum_controls, midi_io
+from edgegen.runtime.live import bar_source
+from edgegen.runtime.live import ports as midi_ports
 from edgegen.runtime.drum_spec import STYLES
 from edgegen.runtime.files import atomic_write_text
-from edgegen.runtime.jack_server import JACK_BACKEND, JackServer, MidiRecorder
-from edgegen.runtime.player import Player, PlayerConfig
+from jack_server import JACK_BACKEND, JackServer, MidiRecorder
+from edgegen.runtime.live.player import Player, PlayerConfig
 
 TARGETS = {"send_p99_ms": 1.0, "send_max_ms": 3.0, "drift_ms": 1.0, "lost_notes": 0}
 

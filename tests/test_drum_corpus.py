@@ -10,8 +10,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from edgegen.runtime.drum_spec import STYLES
-from edgegen.training import drum_corpus
-from edgegen.training.drums import main as drums_cli
+from edgegen.training.drums import corpus as drum_corpus
+from edgegen.training.drums.cli import main as drums_cli
 
 DATA = Path(__file__).parent / "data"
 ROCK = DATA / "gmd_drummer7_session2_3_rock_120_beat_4-4.mid"

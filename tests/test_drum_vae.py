@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from edgegen.runtime import drum_controls
-from edgegen.training import drum_analysis as A
+from edgegen.training.drums import analysis as A
 from edgegen.training.common import set_threads
-from edgegen.training.drum_corpus import load_corpus
-from edgegen.training.drum_vae import (
+from edgegen.training.drums.corpus import load_corpus
+from edgegen.training.drums.vae import (
     VARIANTS,
     TorchDrumModel,
     gaussian_kl,
@@ -18,7 +18,7 @@ from edgegen.training.drum_vae import (
     load_vae_for_export,
     output_temperature,
 )
-from edgegen.training.train_drums import train_vae, vae_loss
+from edgegen.training.drums.train_vae import train_vae, vae_loss
 
 set_threads(1)
 
@@ -43,7 +43,7 @@ def trained(small_corpus, tmp_path_factory):
     train, validation = small_corpus
     config = get_config("tiny", epochs=6, lr=5e-3)
     run = tmp_path_factory.mktemp("vae")
-    from edgegen.training.drum_vae import HierarchicalDrumVAE
+    from edgegen.training.drums.vae import HierarchicalDrumVAE
 
     torch.manual_seed(config.seed)
     before = _full_loss(HierarchicalDrumVAE(config).eval(), train)

@@ -14,8 +14,7 @@ from tiny_runs import LETTER_VARIANTS, exported_models, make_runs
 from edgegen.export import graphs
 from edgegen.export.__main__ import main as export_main
 from edgegen.export.onnx_export import (
-    OPSET, PARITY_BATCHES, PARITY_TOLERANCE, ParityError, export_graph, measure_parity, session_runner,
-    torch_outputs,
+    OPSET, PARITY_BATCHES, PARITY_TOLERANCE, ParityError, export_graph, measure_parity, torch_outputs,
 )
 from edgegen.runtime.onnx_model import FORMAT_VERSION, OnnxModel, sha256_file
 

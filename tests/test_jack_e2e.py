@@ -1,6 +1,6 @@
 """End to end through a real MIDI server: `drumgen play` in a subprocess -> JACK (dummy driver) -> our input.
 
-Each test module run starts its own named jackd (edgegen.runtime.jack_server) and
+Each test module run starts its own named jackd (jack_server) and
 stops only that PID. In CI (CI=true) these tests must run; elsewhere they skip
 when jackd is missing.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from edgegen.runtime import midi_io
 from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS
-from edgegen.runtime.jack_server import JackServer, JackUnavailable, MidiRecorder, jackd_path
+from jack_server import JackServer, JackUnavailable, MidiRecorder, jackd_path
 from edgegen.runtime.onnx_model import models_dir
 
 MODELS = models_dir()  # $EDGEGEN_MODELS or the bundled models

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgegen.training import letters_data as ld
-from edgegen.training.letters import cli
+from edgegen.training.letters import data as ld
+from edgegen.training.letters.cli import cli
 
 TINY = ld.LetterDataConfig(train_per_font_letter=2, val_per_font_letter=1)
 

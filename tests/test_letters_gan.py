@@ -9,15 +9,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from edgegen.training import gan as gan_module
+from edgegen.training.letters import gan as gan_module
 from edgegen.training.common import NonFiniteLossError, load_checkpoint, set_threads
-from edgegen.training.gan import VARIANTS, load_generator_for_export
-from edgegen.training.letter_classifier import (ClassifierConfig, accuracy, build_classifier,
+from edgegen.training.letters.gan import VARIANTS, load_generator_for_export
+from edgegen.training.letters.classifier import (ClassifierConfig, accuracy, build_classifier,
                                                 load_classifier_for_export, predict_proba, train_classifier)
-from edgegen.training.letter_metrics import kl_to_uniform, letter_metrics
-from edgegen.training.letters import cli
-from edgegen.training.letters_data import LETTERS, LetterDataConfig, build_letters, default_font_paths
-from edgegen.training.train_gan import train_variant
+from edgegen.training.letters.metrics import kl_to_uniform, letter_metrics
+from edgegen.training.letters.cli import cli
+from edgegen.training.letters.data import LETTERS, LetterDataConfig, build_letters, default_font_paths
+from edgegen.training.letters.train_gan import train_variant
 
 set_threads(1)
 
@@ -152,7 +152,7 @@ def test_every_subcommand_has_help():
 
 
 def test_diffaugment_shifts_whole_pixels_without_losing_ink():
-    from edgegen.training.train_gan import GanTrainer
+    from edgegen.training.letters.train_gan import GanTrainer
     trainer = GanTrainer(replace(VARIANTS["vanilla"], augment_shift=2))
     x = torch.zeros(16, 1, 28, 28)
     x[:, :, 13, 13] = 1.0
@@ -166,7 +166,7 @@ def test_diffaugment_shifts_whole_pixels_without_losing_ink():
 def test_report_writes_results_with_the_contract_keys(letters, classifier_run, tmp_path):
     import shutil
 
-    from edgegen.training.letter_plots import write_report
+    from edgegen.training.letters.report import write_report
     runs = tmp_path / "runs"
     shutil.copy(classifier_run[2], (runs / "classifier").mkdir(parents=True) or runs / "classifier" / "checkpoint.pt")
     for name in ("vanilla", "stabilised", "conditional_stabilised"):
@@ -204,7 +204,7 @@ def test_infogan_code_is_a_uniform_one_hot_of_the_first_latent_dims_and_steers_t
 
 def test_infogan_q_head_learns_to_read_the_code(letters, classifier_run, tmp_path):
     """150 steps: D's Q head recovers the code far better than chance (log 26 = 3.26 nats)."""
-    from edgegen.training.train_gan import GanTrainer
+    from edgegen.training.letters.train_gan import GanTrainer
 
     config = replace(VARIANTS["letter_balanced"], code_categories=26, info_weight=5.0, z_dim=32, lr=5e-4)
     trainer = GanTrainer(config)

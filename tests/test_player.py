@@ -4,15 +4,16 @@ from __future__ import annotations
 import os
 import signal
 
-import mido
 import numpy as np
 import pytest
 
-from edgegen.runtime import bar_source, midi_io
-from edgegen.runtime.bar_source import BarSource
+from edgegen.runtime import midi_io
+from edgegen.runtime.live import bar_source
+from edgegen.runtime.live.bar_source import BarSource
 from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS
-from edgegen.runtime.midi_ports import PortGoneError, RecordingPort
-from edgegen.runtime.player import Player, PlayerConfig, Stopped, stop_on_signals
+from edgegen.runtime.live.ports import PortGoneError, RecordingPort
+from edgegen.runtime.live.player import Player, PlayerConfig
+from edgegen.runtime.live.realtime import Stopped, stop_on_signals
 from player_fakes import FakeClock, FakeDrumModel, ListFeed
 
 KICK, SNARE, HAT = GM_WRITE_PITCHES["kick"], GM_WRITE_PITCHES["snare"], GM_WRITE_PITCHES["closed_hat"]

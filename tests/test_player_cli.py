@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgegen.cli.drumgen import main
-from edgegen.runtime import midi_io, midi_ports
+from edgegen.runtime import midi_io
+from edgegen.runtime.live import ports as midi_ports
 from edgegen.runtime.drum_spec import INSTRUMENTS
 
 
@@ -317,7 +318,7 @@ class Backend:
     def get_output_names(self): return []
     def open_output(self, name, virtual=False, client_name=None): return Port()
 
-from edgegen.runtime import midi_ports
+from edgegen.runtime.live import ports as midi_ports
 midi_ports.choose_backend = Backend
 from edgegen.cli.drumgen import main
 main(sys.argv[1:])

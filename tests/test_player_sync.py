@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgegen.runtime.clock_sync import CLOCK, START, STOP, ExternalClock
-from edgegen.runtime.midi_ports import RecordingPort
-from edgegen.runtime.player import Player, PlayerConfig, Stopped
+from edgegen.runtime.live.clock_sync import CLOCK, START, STOP, ExternalClock
+from edgegen.runtime.live.ports import RecordingPort
+from edgegen.runtime.live.player import Player, PlayerConfig
+from edgegen.runtime.live.realtime import Stopped
 from player_fakes import FakeClock, ListFeed
 
 HAT = 42

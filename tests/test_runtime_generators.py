@@ -133,7 +133,7 @@ def test_morph_blend_transfer_interpolate_shapes(drums):
 
 def test_onnx_drum_model_gives_the_torch_model_s_bars():
     """Downstream parity of the whole sampling and transfer paths: identical grids."""
-    from edgegen.training.drum_vae import TorchDrumModel, load_vae
+    from edgegen.training.drums.vae import TorchDrumModel, load_vae
 
     runs, models = exported_models()
     torch_model = TorchDrumModel(load_vae(runs / "drums" / "vae" / "checkpoint.pt")[0])

@@ -26,7 +26,10 @@ def _perturb_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> N
 def make_runs(root: Path, seed: int = 0) -> Path:
     """Write RUNS-style checkpoints under ``root``: the letter GANs of LETTER_VARIANTS, the classifier, the drum VAE and
     the style classifier. Returns ``root``."""
-    from edgegen.training import drum_vae, gan, letter_classifier, style_classifier
+    from edgegen.training.drums import style_classifier
+    from edgegen.training.drums import vae as drum_vae
+    from edgegen.training.letters import classifier as letter_classifier
+    from edgegen.training.letters import gan
     from edgegen.training.common import save_checkpoint, set_threads
 
     set_threads(1)

@@ -39,7 +39,7 @@ def ports(inputs: bool) -> None:
     The MIDI system follows mido's MIDO_BACKEND variable, e.g.
     MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK for JACK.
     """
-    from edgegen.runtime import midi_ports
+    from edgegen.runtime.live import ports as midi_ports
 
     try:
         names = midi_ports.list_input_ports() if inputs else midi_ports.list_output_ports()
@@ -57,7 +57,8 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
     """The bar iterator for the chosen mode (models and files are checked here, before any port opens)."""
     import numpy as np
 
-    from edgegen.runtime import bar_source, drum_controls, midi_io
+    from edgegen.runtime import drum_controls, midi_io
+    from edgegen.runtime.live import bar_source
 
     if pattern is not None:
         return bar_source.pattern_grids(midi_io.read_midi(pattern, channel=None).velocities)
@@ -146,11 +147,13 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
 
     import numpy as np
 
-    from edgegen.runtime import midi_io, midi_ports
-    from edgegen.runtime.bar_source import BarSource
-    from edgegen.runtime.clock_sync import ExternalClock
+    from edgegen.runtime import midi_io
+    from edgegen.runtime.live import ports as midi_ports
+    from edgegen.runtime.live.bar_source import BarSource
+    from edgegen.runtime.live.clock_sync import ExternalClock, open_clock_input
     from edgegen.runtime.onnx_model import ModelError
-    from edgegen.runtime.player import Player, PlayerConfig, Stopped, stop_on_signals
+    from edgegen.runtime.live.player import Player, PlayerConfig
+    from edgegen.runtime.live.realtime import Stopped, stop_on_signals
 
     with stop_on_signals():
         port = master = None
@@ -160,7 +163,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
             grids = _grids(mode, style.lower(), to_style and to_style.lower(), every, seed, models_dir, pattern)
             port = midi_ports.open_output(port=port_name, virtual=virtual, backend=backend)
             if sync is not None:
-                master = ExternalClock(midi_ports.open_clock_input(sync, backend), bpm)
+                master = ExternalClock(open_clock_input(sync, backend), bpm)
         except Stopped:
             raise SystemExit(0) from None
         except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:

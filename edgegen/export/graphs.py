@@ -52,7 +52,7 @@ def _common(info: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
 
 def letter_generator(checkpoint: Path) -> GraphSpec:
     """A GAN generator: z [N, z_dim] (+ onehot [N, 26]) -> image [N, 1, 28, 28], ink 1 in [0, 1]."""
-    from edgegen.training.gan import load_generator_for_export
+    from edgegen.training.letters.gan import load_generator_for_export
 
     module, info = load_generator_for_export(checkpoint)
     z_dim, conditional = int(info["z_dim"]), bool(info["conditional"])
@@ -77,7 +77,7 @@ def letter_generator(checkpoint: Path) -> GraphSpec:
 
 def letter_classifier(checkpoint: Path) -> GraphSpec:
     """The letter CNN: image [N, 1, 28, 28] -> logits [N, 26]; downstream = predicted letter."""
-    from edgegen.training.letter_classifier import load_classifier_for_export
+    from edgegen.training.letters.classifier import load_classifier_for_export
 
     loaded = load_classifier_for_export(checkpoint)
     module, info = loaded if isinstance(loaded, tuple) else (loaded, {})
@@ -94,7 +94,7 @@ def letter_classifier(checkpoint: Path) -> GraphSpec:
 
 def drum_vae(checkpoint: Path) -> list[GraphSpec]:
     """The hierarchical VAE as encoder, conditional prior of z_low, and decoder."""
-    from edgegen.training.drum_vae import load_vae_for_export
+    from edgegen.training.drums.vae import load_vae_for_export
 
     vae, info = load_vae_for_export(checkpoint)
     vae.eval()
@@ -147,7 +147,7 @@ def drum_vae(checkpoint: Path) -> list[GraphSpec]:
 
 def drum_style_classifier(checkpoint: Path) -> GraphSpec:
     """The style classifier on real bars: grid [N, 16, 9] -> logits [N, styles]."""
-    from edgegen.training.style_classifier import load_style_classifier_for_export
+    from edgegen.training.drums.style_classifier import load_style_classifier_for_export
 
     loaded = load_style_classifier_for_export(checkpoint)
     module, info = loaded if isinstance(loaded, tuple) else (loaded, {})

@@ -1,7 +1,7 @@
 """Generation controls for the hierarchical drum VAE, written once against a small protocol.
 
 Torch-free (numpy only). Training wraps its torch VAE in this protocol
-(edgegen.training.drum_vae.TorchDrumModel) and the runtime wraps its
+(edgegen.training.drums.vae.TorchDrumModel) and the runtime wraps its
 onnxruntime sessions, so every control -- sampling by style, transfer,
 interpolation, blend, evolve, morph, complexity -- is the same code in both
 places and is measured in training exactly as users get it.

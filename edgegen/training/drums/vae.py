@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
 from edgegen.training.common import load_checkpoint

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
-from edgegen.training.gan import (KIND, N_CLASSES, GanConfig, build_discriminator, build_generator, make_ema,
+from edgegen.training.letters.gan import (KIND, N_CLASSES, GanConfig, build_discriminator, build_generator, make_ema,
                                   update_ema)
-from edgegen.training.letter_classifier import predict_proba
-from edgegen.training.letter_metrics import letter_metrics
+from edgegen.training.letters.classifier import predict_proba
+from edgegen.training.letters.metrics import letter_metrics
 
 EVAL_SEED = 12345
 LOSS_LIMIT = 1e4

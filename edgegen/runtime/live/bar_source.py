@@ -29,7 +29,7 @@ import numpy as np
 
 from edgegen.runtime import drum_controls
 from edgegen.runtime.drum_controls import DrumModel
-from edgegen.runtime.player import realtime_priority
+from edgegen.runtime.live.realtime import realtime_priority
 
 Notes = list[tuple[float, int, int]]  # (time_in_steps, pitch, velocity) of one bar
 

@@ -155,31 +155,6 @@ def resolve_port_name(query: str, names: list[str], kind: str = "output") -> str
                            f"ports: {listing}")
 
 
-def open_clock_input(query: str, backend: mido.Backend | None = None):
-    """Open the input port ``query`` means for reading a master's MIDI clock (RtMidi backends only).
-
-    Returns a :class:`~edgegen.runtime.clock_sync.RtMidiClockInput`, which RtMidi fills
-    in C and the player drains, so no Python runs in the MIDI system's thread.
-    """
-    from edgegen.runtime.clock_sync import RtMidiClockInput
-
-    backend = backend or choose_backend()
-    name = resolve_port_name(query, list_input_ports(backend), kind="input")
-    if backend.name != "mido.backends.rtmidi":
-        raise MidiBackendError(f"--sync needs the RtMidi backend (MIDO_BACKEND=mido.backends.rtmidi/...), "
-                               f"not {_backend_label(backend)}")
-    try:
-        import rtmidi
-
-        api = getattr(rtmidi, f"API_{backend.api}") if backend.api else rtmidi.API_UNSPECIFIED
-        with quiet_native_stderr():
-            midi_in = rtmidi.MidiIn(rtapi=api, name="edgegen-sync", queue_size_limit=4096)
-            midi_in.open_port(midi_in.get_ports().index(name))
-    except Exception as error:
-        raise MidiBackendError(f"cannot open MIDI input {name!r}: {_first_line(error)}") from None
-    return RtMidiClockInput(midi_in)
-
-
 def _loaded_libjack() -> ctypes.CDLL | None:
     """The libjack RtMidi already loaded (the wheel bundles its own copy), else the system's."""
     with contextlib.suppress(OSError), open("/proc/self/maps") as maps:

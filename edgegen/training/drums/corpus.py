@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgegen.data import DATA_DIR
 from edgegen.runtime.drum_spec import GMD_STYLE_MAP, INSTRUMENTS, STEPS, STYLES
 from edgegen.runtime.files import atomic_output
 from edgegen.runtime.midi_io import MidiFileError, read_midi
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 CORPUS_PATH = DATA_DIR / "groove_corpus.npz"
 MIN_TRAIN_BARS_PER_STYLE = 200
 

@@ -183,7 +183,7 @@ class MidiRecorder:
         self._thread.start()
 
     def _drain(self) -> None:
-        from edgegen.runtime.player import realtime_priority
+        from edgegen.runtime.live.realtime import realtime_priority
 
         with realtime_priority(self._realtime):
             self._drain_until_closed()

@@ -4,14 +4,13 @@
 - train:  train one registered VAE variant into RUNS/<folder>.
 - all:    the final recipe (RUNS/vae), the style classifier (RUNS/style_classifier),
           the ablation (RUNS/ablation/*), then `report`.
-- report: measure the trained checkpoints and write REPORTS/results.json, README.md and figures.
+- report: measure the trained checkpoints and write REPORTS/results.json, results.md and figures.
 
 `all` reads the committed corpus only (a fresh machine has no GMD folder).
 --quick trains tiny versions on a small slice so CI gets every file in about a minute.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -24,7 +23,7 @@ def _corpus_splits(quick: bool):
     """(train, validation, test) from the committed corpus; a fixed small slice with --quick."""
     import numpy as np
 
-    from edgegen.training.drum_corpus import load_corpus
+    from edgegen.training.drums.corpus import load_corpus
 
     corpus = load_corpus()
     train, validation, test = corpus.subset("train"), corpus.subset("validation"), corpus.subset("test")
@@ -53,7 +52,7 @@ def main() -> None:
 @click.option("--include-fills", is_flag=True, help="also cut bars from GMD's fill recordings")
 def corpus(gmd: str, out: str | None, include_fills: bool) -> None:
     """Rebuild the compact corpus (and copy GMD's attribution and license) from a GMD folder."""
-    from edgegen.training import drum_corpus
+    from edgegen.training.drums import corpus as drum_corpus
 
     out_dir = Path(out) if out else drum_corpus.DATA_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,8 +76,8 @@ def corpus(gmd: str, out: str | None, include_fills: bool) -> None:
 def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
     """Train (or resume) one VAE variant."""
     from edgegen.training.common import default_threads, set_threads
-    from edgegen.training.drum_vae import VARIANTS, get_config
-    from edgegen.training.train_drums import train_vae
+    from edgegen.training.drums.vae import VARIANTS, get_config
+    from edgegen.training.drums.train_vae import train_vae
 
     if variant not in VARIANTS:
         raise click.BadParameter(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}")
@@ -96,9 +95,9 @@ def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
 def all_(runs: str, reports: str, quick: bool) -> None:
     """Final recipe, style classifier, ablation, then the report."""
     from edgegen.training.common import default_threads, set_threads
-    from edgegen.training.drum_vae import ABLATION, get_config
-    from edgegen.training.style_classifier import get_classifier_config, train_style_classifier
-    from edgegen.training.train_drums import train_vae
+    from edgegen.training.drums.vae import ABLATION, get_config
+    from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
+    from edgegen.training.drums.train_vae import train_vae
 
     set_threads(default_threads())
     runs_dir = Path(runs)
@@ -117,7 +116,7 @@ def all_(runs: str, reports: str, quick: bool) -> None:
 @click.option("--reports", default="reports/drums", show_default=True, type=click.Path(file_okay=False))
 @click.option("--quick", is_flag=True, help="measure on the --quick slice with fewer samples")
 def report(runs: str, reports: str, quick: bool) -> None:
-    """Measure the trained checkpoints; write results.json, README.md and figures."""
+    """Measure the trained checkpoints; write results.json, results.md and figures."""
     from edgegen.training.common import default_threads, set_threads
 
     set_threads(default_threads())
@@ -125,7 +124,7 @@ def report(runs: str, reports: str, quick: bool) -> None:
 
 
 def _report(runs_dir: Path, reports_dir: Path, quick: bool) -> None:
-    from edgegen.training.drum_report import write_report
+    from edgegen.training.drums.report import write_report
 
     for needed in (runs_dir / "vae" / "checkpoint.pt", runs_dir / "style_classifier" / "checkpoint.pt"):
         if not needed.exists():
@@ -135,5 +134,3 @@ def _report(runs_dir: Path, reports_dir: Path, quick: bool) -> None:
                f"style control {results['style_control_accuracy']:.2f}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Following an external MIDI clock (`drumgen play --sync PORT`): the master's ticks are the player's clock.
 
-The player schedules against a :class:`~edgegen.runtime.player.Clock`;
+The player schedules against a :class:`~edgegen.runtime.live.player.Clock`;
 :class:`ExternalClock` is one whose time advances with the master's MIDI clock
 (24 ticks per beat) instead of the wall clock. Its unit is "seconds at the
 nominal tempo" (``--bpm``), so the player needs no changes: tick n after the
@@ -18,7 +18,11 @@ from __future__ import annotations
 import time
 from typing import Callable, Protocol
 
-from edgegen.runtime.player import CLOCKS_PER_BEAT, Stopped
+import mido
+
+from edgegen.runtime.live.ports import (MidiBackendError, _backend_label, _first_line, choose_backend,
+                                        list_input_ports, quiet_native_stderr, resolve_port_name)
+from edgegen.runtime.live.realtime import CLOCKS_PER_BEAT, Stopped
 
 START, CONTINUE, STOP, CLOCK = 0xFA, 0xFB, 0xFC, 0xF8
 
@@ -118,3 +122,26 @@ class ExternalClock:
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of nominal time in the master's tempo, but no longer than ``max_sleep`` of wall time."""
         self._sleep(min(seconds * self.period / self.nominal_tick, self.max_sleep))
+
+
+def open_clock_input(query: str, backend: mido.Backend | None = None):
+    """Open the input port ``query`` means for reading a master's MIDI clock (RtMidi backends only).
+
+    Returns a :class:`RtMidiClockInput`, which RtMidi fills
+    in C and the player drains, so no Python runs in the MIDI system's thread.
+    """
+    backend = backend or choose_backend()
+    name = resolve_port_name(query, list_input_ports(backend), kind="input")
+    if backend.name != "mido.backends.rtmidi":
+        raise MidiBackendError(f"--sync needs the RtMidi backend (MIDO_BACKEND=mido.backends.rtmidi/...), "
+                               f"not {_backend_label(backend)}")
+    try:
+        import rtmidi
+
+        api = getattr(rtmidi, f"API_{backend.api}") if backend.api else rtmidi.API_UNSPECIFIED
+        with quiet_native_stderr():
+            midi_in = rtmidi.MidiIn(rtapi=api, name="edgegen-sync", queue_size_limit=4096)
+            midi_in.open_port(midi_in.get_ports().index(name))
+    except Exception as error:
+        raise MidiBackendError(f"cannot open MIDI input {name!r}: {_first_line(error)}") from None
+    return RtMidiClockInput(midi_in)

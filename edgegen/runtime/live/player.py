@@ -4,7 +4,7 @@ RtMidi sends at once and has no timed queue, so all timing is ours. Every event
 has an absolute deadline, ``start + position * step`` from one injectable clock
 (``time.perf_counter`` by default); the player sleeps until ``spin_window`` before
 it and busy-waits the rest, so sleep overshoot never accumulates into drift. Bars
-come from a :class:`~edgegen.runtime.bar_source.BarSource`, which generates them
+come from a :class:`~edgegen.runtime.live.bar_source.BarSource`, which generates them
 on another thread one bar or more ahead, so inference never holds up the clock.
 An event whose deadline has passed is sent at once and counted as late, never
 dropped.
@@ -18,22 +18,19 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
-import os
 import queue
-import signal
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import mido
 import numpy as np
 
 from edgegen.runtime.drum_spec import DRUM_CHANNEL, STEPS, STEPS_PER_BEAT
-from edgegen.runtime.midi_ports import OutputPort, PortGoneError
+from edgegen.runtime.live.ports import OutputPort, PortGoneError
+from edgegen.runtime.live.realtime import (CLOCKS_PER_BEAT, Clock, Stopped, SystemClock, realtime_priority,
+                                           signals_blocked)
 
-CLOCKS_PER_BEAT = 24  # MIDI clock resolution (PPQN)
 CLOCKS_PER_STEP = CLOCKS_PER_BEAT // STEPS_PER_BEAT  # 6 ticks per 16th
 ALL_SOUND_OFF = 120
 ALL_NOTES_OFF = 123
@@ -43,34 +40,11 @@ ALL_NOTES_OFF = 123
 ORDER_NOTE_OFF, ORDER_BAR, ORDER_START, ORDER_TICK, ORDER_NOTE_ON, ORDER_END = range(6)
 
 
-class Clock(Protocol):
-    """Where the player reads the time and how it waits; a fake one makes timing testable."""
-
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock: ``time.perf_counter`` and ``time.sleep``."""
-
-    now = staticmethod(time.perf_counter)
-    sleep = staticmethod(time.sleep)
-
-
 class BarFeed(Protocol):
     """Where bars come from: note lists of one bar each, ``None`` when there are no more."""
 
     def get(self, block: bool = True) -> list[tuple[float, int, int]] | None:
         """The next bar's notes (time_in_steps, pitch, velocity); raise queue.Empty if not ready and not block."""
-
-
-class Stopped(Exception):
-    """Playback was asked to stop (Ctrl-C or SIGTERM); ``reason`` says which."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -152,73 +126,6 @@ class _Event:
     message: mido.Message | None = field(compare=False)  # None: a marker (bar start, end) that sends nothing
     bar: int = field(compare=False)
     token: int = field(compare=False, default=0)  # links a note-off to the note-on it ends
-
-
-@contextlib.contextmanager
-def realtime_priority(enabled: bool, priority: int = 1) -> Iterator[bool]:
-    """SCHED_FIFO for the calling thread while inside, if the OS allows it; yield whether it did.
-
-    Priority 1 is the lowest real-time priority: above every ordinary process
-    (a busy neighbour can no longer delay a deadline), below the audio system's
-    own threads. JACK runs its clients' process threads at FIFO 5 by default;
-    measured here, a player at the same priority spinning on one of two cores
-    kept them from finishing their cycle (xruns and corrupted MIDI events).
-    Restored on exit so a test process does not keep it.
-    """
-    if not enabled or not hasattr(os, "sched_setscheduler"):
-        yield False
-        return
-    try:
-        before = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, AttributeError):
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, before[0], before[1])
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn the first SIGINT or SIGTERM into :class:`Stopped` in the main thread; ignore repeats.
-
-    A second Ctrl-C while the player is silencing the port must not cut the
-    clean-up short (that is how notes get stuck).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopping = False
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        raise Stopped(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-@contextlib.contextmanager
-def signals_blocked() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back (they arrive afterwards) so a clean-up is never cut in half."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Player:

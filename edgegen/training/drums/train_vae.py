@@ -16,8 +16,8 @@ import torch
 from torch.nn import functional as F
 
 from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
-from edgegen.training.drum_corpus import Corpus, balanced_style_weights
-from edgegen.training.drum_vae import (
+from edgegen.training.drums.corpus import Corpus, balanced_style_weights
+from edgegen.training.drums.vae import (
     DrumVAEConfig,
     HierarchicalDrumVAE,
     config_dict,

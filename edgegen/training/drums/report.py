@@ -1,4 +1,4 @@
-"""Measure the trained drum checkpoints and write reports/drums (results.json, README.md, figures).
+"""Measure the trained drum checkpoints and write reports/drums (results.json, results.md, figures).
 
 Reads RUNS/vae, RUNS/style_classifier and RUNS/ablation/*; every number comes
 from GMD's test split (or from bars sampled by the model and judged by the
@@ -16,13 +16,13 @@ import numpy as np
 
 from edgegen.runtime import drum_controls
 from edgegen.runtime.drum_spec import STYLES
-from edgegen.training import drum_analysis as A
-from edgegen.training import drum_plots
+from edgegen.training.drums import analysis as A
+from edgegen.training.drums import plots as drum_plots
 from edgegen.training.common import load_checkpoint, save_checkpoint, write_json
-from edgegen.training.drum_corpus import Corpus
-from edgegen.training.drum_vae import ABLATION, TorchDrumModel, load_vae
-from edgegen.training.style_classifier import load_style_classifier, predict, style_scores
-from edgegen.training.train_drums import recon_scores, reconstruct
+from edgegen.training.drums.corpus import Corpus
+from edgegen.training.drums.vae import ABLATION, TorchDrumModel, load_vae
+from edgegen.training.drums.style_classifier import load_style_classifier, predict, style_scores
+from edgegen.training.drums.train_vae import recon_scores, reconstruct
 
 SAMPLES_PER_STYLE = 300  # bars sampled per style for style control and novelty
 QUICK_SAMPLES_PER_STYLE = 30
@@ -56,7 +56,7 @@ def _vae_metrics(path: Path, train: Corpus, test: Corpus, classify, n_samples: i
 
 def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus, Corpus],
                  quick: bool = False) -> dict[str, Any]:
-    """Compute everything, write results.json, README.md and the figures; returns the results."""
+    """Compute everything, write results.json, results.md and the figures; returns the results."""
     warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
     train, validation, test = splits
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     }
     results["acceptance"] = _acceptance(results)
     write_json(reports_dir / "results.json", results)
-    _write_readme(reports_dir / "README.md", results)
+    _write_results_md(reports_dir / "results.md", results)
 
     # Hand the measured numbers and settings to the exporter through the checkpoint.
     ckpt = load_checkpoint(final_path)
@@ -164,7 +164,7 @@ def _acceptance(r: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def _write_readme(path: Path, r: dict[str, Any]) -> None:
+def _write_results_md(path: Path, r: dict[str, Any]) -> None:
     """A short human-readable table of results.json."""
     ceiling = r["style_classifier_test_accuracy"]
     rec = r["recon"]

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
 from edgegen.training.common import JsonLog, load_checkpoint, progress, save_checkpoint
-from edgegen.training.drum_corpus import Corpus, balanced_style_weights
+from edgegen.training.drums.corpus import Corpus, balanced_style_weights
 
 
 @dataclass

@@ -17,10 +17,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from edgegen.runtime.files import atomic_write_text  # noqa: E402
 from edgegen.training.common import write_json  # noqa: E402
-from edgegen.training.gan import DEFAULT_CONDITIONAL, N_CLASSES, VARIANTS, load_generator  # noqa: E402
-from edgegen.training.letter_classifier import load_classifier, predict_proba  # noqa: E402
-from edgegen.training.letters_data import LETTERS  # noqa: E402
-from edgegen.training.train_gan import eval_inputs, generate  # noqa: E402
+from edgegen.training.letters.gan import DEFAULT_CONDITIONAL, N_CLASSES, VARIANTS, load_generator  # noqa: E402
+from edgegen.training.letters.classifier import load_classifier, predict_proba  # noqa: E402
+from edgegen.training.letters.data import LETTERS  # noqa: E402
+from edgegen.training.letters.train_gan import eval_inputs, generate  # noqa: E402
 
 TIMING_FILE = "timing.json"
 
@@ -88,7 +88,7 @@ def alphabet_figure(variant: str, generator, conditional: bool, z_dim: int, clas
 
 
 def eval_inputs_for(z_dim: int, n: int):
-    from edgegen.training.gan import GanConfig
+    from edgegen.training.letters.gan import GanConfig
     return eval_inputs(GanConfig(z_dim=z_dim), n)
 
 

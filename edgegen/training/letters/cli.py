@@ -8,10 +8,8 @@
 """
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -27,14 +25,14 @@ class VariantName(click.ParamType):
     name = "variant"
 
     def convert(self, value, param, ctx):
-        from edgegen.training.gan import VARIANTS
+        from edgegen.training.letters.gan import VARIANTS
         if value not in VARIANTS:
             self.fail(f"unknown variant {value!r}; choose one of: {', '.join(VARIANTS)}", param, ctx)
         return value
 
 
 def _fonts_and_config(fonts: tuple[str, ...], quick: bool):
-    from edgegen.training import letters_data as ld
+    from edgegen.training.letters import data as ld
     paths = ld.expand_font_args(list(fonts)) if fonts else ld.default_font_paths()
     if quick:
         return paths[:QUICK_FONTS], ld.quick_config()
@@ -42,7 +40,7 @@ def _fonts_and_config(fonts: tuple[str, ...], quick: bool):
 
 
 def _load_data(data_dir: str, fonts: tuple[str, ...], quick: bool, log=click.echo):
-    from edgegen.training.letters_data import FontError, load_or_build
+    from edgegen.training.letters.data import FontError, load_or_build
     try:
         paths, config = _fonts_and_config(fonts, quick)
         return load_or_build(data_dir, paths, config, log=log)
@@ -51,13 +49,13 @@ def _load_data(data_dir: str, fonts: tuple[str, ...], quick: bool, log=click.ech
 
 
 def _classifier_config(quick: bool):
-    from edgegen.training.letter_classifier import ClassifierConfig
+    from edgegen.training.letters.classifier import ClassifierConfig
     return ClassifierConfig(epochs=1) if quick else ClassifierConfig()
 
 
 def _variant_config(name: str, quick: bool):
-    from edgegen.training.gan import get_variant
-    from edgegen.training.train_gan import quick_overrides
+    from edgegen.training.letters.gan import get_variant
+    from edgegen.training.letters.train_gan import quick_overrides
     config = get_variant(name)
     return quick_overrides(config) if quick else config
 
@@ -66,8 +64,8 @@ def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, qui
                 threads: int) -> dict:
     """Train one variant in this process (also the worker of `all --jobs N`)."""
     set_threads(threads)
-    from edgegen.training.letter_classifier import load_classifier
-    from edgegen.training.train_gan import train_variant
+    from edgegen.training.letters.classifier import load_classifier
+    from edgegen.training.letters.train_gan import train_variant
     data = _load_data(data_dir, fonts, quick, log=lambda *_: None)
     classifier_path = Path(runs) / "classifier" / "checkpoint.pt"
     if not classifier_path.exists():
@@ -107,14 +105,14 @@ def cli() -> None:
 def data(data_dir, fonts, quick):
     """Render the letter dataset (cached with a manifest) and its contact sheet."""
     arrays = _load_data(data_dir, fonts, quick)
-    from edgegen.training.letter_plots import contact_sheet
+    from edgegen.training.letters.report import contact_sheet
     contact_sheet(arrays, Path(data_dir) / "contact_sheet.png")
     click.echo(f"letters: {len(arrays['y_train'])} train, {len(arrays['y_val'])} validation images in {data_dir}")
 
 
 def _train_classifier(data_dir, fonts, runs, quick, threads):
     set_threads(threads or default_threads())
-    from edgegen.training.letter_classifier import train_classifier
+    from edgegen.training.letters.classifier import train_classifier
     arrays = _load_data(data_dir, fonts, quick)
     ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier" / "checkpoint.pt")
     click.echo(f"classifier: validation accuracy {ckpt['val_accuracy']:.4f} (epoch {ckpt['epoch']})")
@@ -149,7 +147,7 @@ def train(variant, resume, data_dir, fonts, runs, quick, threads):
 
 
 def _longest_first(names: list[str]) -> list[str]:
-    from edgegen.training.gan import get_variant
+    from edgegen.training.letters.gan import get_variant
 
     def cost(name):
         c = get_variant(name)
@@ -169,13 +167,13 @@ def _longest_first(names: list[str]) -> list[str]:
 @click.option("--resume", is_flag=True, help="resume variants that have a checkpoint")
 def all_(data_dir, fonts, runs, reports, quick, jobs, only, resume):
     """Data -> classifier -> every GAN variant -> figures -> REPORTS/results.json."""
-    from edgegen.training.gan import VARIANTS
+    from edgegen.training.letters.gan import VARIANTS
     start = time.time()
     names = list(VARIANTS) if not only else [n.strip() for n in only.split(",")]
     for n in names:
         VariantName().convert(n, None, None)
     arrays = _load_data(data_dir, fonts, quick)
-    from edgegen.training.letter_plots import contact_sheet
+    from edgegen.training.letters.report import contact_sheet
     contact_sheet(arrays, Path(reports) / "contact_sheet.png")
     _train_classifier(data_dir, fonts, runs, quick, 1)
     t_variants = time.time()
@@ -191,7 +189,7 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only, resume):
             except Exception as err:  # one failed variant must not hide the others' results
                 failures.append(f"{n}: {err}")
     train_minutes = (time.time() - t_variants) / 60
-    from edgegen.training.letter_plots import write_report
+    from edgegen.training.letters.report import write_report
     write_report(runs, reports, data_dir=data_dir, train_minutes_total=train_minutes,
                  all_minutes_total=(time.time() - start) / 60, jobs=jobs)
     if failures:
@@ -206,7 +204,7 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only, resume):
 @data_option
 def report(runs, reports, data_dir):
     """Figures and REPORTS/results.json from the checkpoints in RUNS."""
-    from edgegen.training.letter_plots import write_report
+    from edgegen.training.letters.report import write_report
     write_report(runs, reports, data_dir=data_dir)
     click.echo(f"letters: report written to {reports}")
 
@@ -215,5 +213,3 @@ def main() -> None:
     cli(prog_name="python -m edgegen.training.letters")
 
 
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""Live playback: the real-time player, the bar source that feeds it, MIDI ports and clock sync.
+
+Imports point one way: ``realtime`` <- ``ports`` <- ``clock_sync``; ``realtime`` <- ``bar_source``;
+``ports``, ``realtime`` <- ``player``. Nothing else in ``edgegen.runtime`` imports from here.
+"""

@@ -1,0 +1,3 @@
+from edgegen.training.drums.cli import main
+
+main()

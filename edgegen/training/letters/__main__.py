@@ -1,0 +1,3 @@
+from edgegen.training.letters.cli import main
+
+main()
