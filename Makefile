@@ -5,6 +5,16 @@ PYTHON_SYS ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 QUICK      ?= 0
+# QUICK=1 is a tiny smoke run: it must never overwrite the shipped models or the
+# committed reports, so its outputs default to scratch/ (RUNS=... etc. still win)
+ifeq ($(QUICK),1)
+QUICKFLAG  := --quick
+SCRATCH    ?= scratch
+RUNS       ?= $(SCRATCH)/runs
+MODELS     ?= $(SCRATCH)/models
+REPORTS    ?= $(SCRATCH)/reports
+DATA       ?= $(SCRATCH)/data
+endif
 RUNS       ?= runs
 MODELS     ?= edgegen/models
 REPORTS    ?= reports
@@ -12,14 +22,13 @@ DATA       ?= data
 # torch threads per training process; 1 is the safe choice on a shared 2-core machine
 THREADS    ?= 1
 JOBS       ?= 2
-
-ifeq ($(QUICK),1)
-QUICKFLAG := --quick
-endif
+# processes per machine for train-ddp (torchrun, DistributedDataParallel)
+NPROC      ?= 2
+TORCHRUN   := $(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC)
 
 export EDGEGEN_THREADS := $(THREADS)
 
-.PHONY: install data train train-letters train-drums export test bench report clean
+.PHONY: install data train train-letters train-drums train-ddp export test bench report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -41,6 +50,11 @@ train-letters: install
 
 train-drums: install
 	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
+
+# The default training under torchrun: NPROC processes on this machine, one model replica each.
+train-ddp: install
+	$(TORCHRUN) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters $(QUICKFLAG)
+	$(TORCHRUN) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
 
 export: install
 	$(PY) -m edgegen.export all --runs $(RUNS) --out $(MODELS) $(QUICKFLAG)

@@ -92,6 +92,19 @@ def run_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float,
     return wall, int(rss_file.read_text().split()[-1]) / 1024
 
 
+def report_path(path: Path) -> str:
+    """A path as the committed report names it: relative to the repository, never a machine path."""
+    from edgegen.models import MODELS_DIR
+
+    path = path.resolve()
+    if path == MODELS_DIR.resolve():
+        return "edgegen/models (bundled)"
+    try:
+        return path.relative_to(REPO).as_posix()
+    except ValueError:
+        return f"{path.name} (outside the repository)"
+
+
 def folder_mb(path: Path) -> float:
     total = 0
     for root, _, files in os.walk(path):
@@ -174,7 +187,8 @@ def install_sizes(skip_venv: bool) -> dict:
     import torch
 
     full_venv = Path(sys.prefix)
-    result = {"full_venv_mb": folder_mb(full_venv), "full_venv": f"{full_venv} (torch + train + dev extras)",
+    result = {"full_venv_mb": folder_mb(full_venv),
+              "full_venv": f"{report_path(full_venv)} (torch + train + dev extras)",
               "torch_package_mb": folder_mb(Path(torch.__file__).parent)}
     if skip_venv:
         return result
@@ -264,7 +278,7 @@ def main(runs: Path, out: Path, models_dir: Path | None, calls: int, repeats: in
     started = time.time()
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0], "python": sys.version.split()[0]},
-        "models_dir": str(models),
+        "models_dir": report_path(models),
         "generator": generator_speed(models, runs, calls),
         "render_process": render_processes(models, runs, repeats),
         "drum": drum_bar_speed(models, calls),

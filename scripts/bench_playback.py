@@ -36,13 +36,19 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgegen.runtime import drum_controls, midi_io
-from edgegen.runtime.live import bar_source
-from edgegen.runtime.live import ports as midi_ports
-from edgegen.runtime.drum_spec import STYLES
-from edgegen.runtime.files import atomic_write_text
-from jack_server import JACK_BACKEND, JackServer, MidiRecorder
-from edgegen.runtime.live.player import Player, PlayerConfig
+REPO = Path(__file__).resolve().parents[1]
+# The private JACK server and MIDI recorder are test helpers (tests/jack_server.py), not part of
+# the installed package; a script run by path sees only its own folder, so add tests/ explicitly.
+sys.path.insert(0, str(REPO / "tests"))
+
+from bench_inference import report_path  # noqa: E402  (scripts/ is on sys.path: this script's folder)
+from edgegen.runtime import drum_controls, midi_io  # noqa: E402
+from edgegen.runtime.drum_spec import STYLES  # noqa: E402
+from edgegen.runtime.files import atomic_write_text  # noqa: E402
+from edgegen.runtime.live import bar_source  # noqa: E402
+from edgegen.runtime.live import ports as midi_ports  # noqa: E402
+from edgegen.runtime.live.player import Player, PlayerConfig  # noqa: E402
+from jack_server import JACK_BACKEND, JackServer, MidiRecorder  # noqa: E402
 
 TARGETS = {"send_p99_ms": 1.0, "send_max_ms": 3.0, "drift_ms": 1.0, "lost_notes": 0}
 
@@ -83,7 +89,7 @@ def load_model(models: Path | None):
         generator = DrumGenerator(models)
         if generator.sample(generator.styles[0], 8, seed=0).any():
             variant = generator.model.spec.variant
-            return generator.model, f"trained drum model (variant {variant!r}, {models_dir(models)})"
+            return generator.model, f"trained drum model (variant {variant!r}, {report_path(models_dir(models))})"
         reason = "the drum model found generates silent bars"
     except Exception as error:  # no bundled model yet, or an incompatible one
         reason = str(error).splitlines()[0]
@@ -271,7 +277,7 @@ def main(out: Path, bars: int, tempos: tuple[float, ...], every: int, comparison
             runs.append(one_run(jack, model, bpm, bars, every, realtime, load_threads, seed=index))
     print_table(runs)
     merge_section(out, "playback", {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": "python " + " ".join([report_path(Path(sys.argv[0])), *sys.argv[1:]]),
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "bars_from": source,
         "random_stand_in": isinstance(model, RandomDrumModel),

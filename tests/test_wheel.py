@@ -1,8 +1,8 @@
 """The wheel carries the bundled models, and a runtime-only install (no torch) draws letters and writes MIDI.
 
 The wheel is built from a copy of the source tree, so the test never writes into
-the repository. When edgegen/models holds no exported models yet (before the
-lead's export), the tiny test models are bundled instead and the packaging and
+the repository. When edgegen/models holds no exported models (a checkout before
+`make export`), the tiny test models are bundled instead and the packaging and
 the torch-free install are tested all the same.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from tiny_runs import exported_models
 
+import edgegen
 from edgegen.models import MODELS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def wheel(tmp_path_factory) -> tuple[Path, list[str]]:
     source = root / "src"
     source.mkdir()
     shutil.copytree(REPO / "edgegen", source / "edgegen", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
     models = source / "edgegen" / "models"
     if not bundled_model_files(models):
@@ -56,9 +57,24 @@ def test_wheel_contains_every_bundled_model_and_sidecar(wheel):
     assert inside == expected
 
 
+def test_wheel_metadata_has_version_and_license_and_no_test_helpers(wheel):
+    """One version (edgegen.__version__), the MIT license file, and nothing from tests/ (e.g. jack_server.py)."""
+    with zipfile.ZipFile(wheel[0]) as archive:
+        names = archive.namelist()
+        (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(metadata_name).decode()
+        licenses = [n for n in names if "/licenses/" in n]
+        license_text = archive.read(licenses[0]).decode() if licenses else ""
+    assert f"Version: {edgegen.__version__}\n" in metadata
+    assert "License-Expression: MIT\n" in metadata
+    assert "MIT License" in license_text
+    assert not [n for n in names if Path(n).name in ("jack_server.py", "tiny_runs.py", "player_fakes.py")]
+    assert all(n.startswith(("edgegen/", "edgegen-")) for n in names), "only the edgegen package belongs in the wheel"
+
+
 def test_real_models_are_bundled():
     if not any(MODELS_DIR.glob("*.onnx")):
-        pytest.skip("edgegen/models has no exported models yet (the lead runs `make export` at the end)")
+        pytest.skip("edgegen/models has no exported models (run `make export`)")
     names = {p.name[: -len(".onnx")] for p in MODELS_DIR.glob("*.onnx")}
     assert {"letter_classifier", "drum_encoder", "drum_prior_low", "drum_decoder"} <= names
     assert any(name.startswith("letters_") for name in names)
