@@ -1,12 +1,15 @@
 """Drum VAE: tiny training lowers the loss, resume, export loading, schedules, and the latent metrics."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from edgegen.runtime import drum_controls
 from edgegen.training.drums import analysis as A
+from edgegen.training.checkpoint import CheckpointError, load_checkpoint
 from edgegen.training.common import set_threads
 from edgegen.training.drums.corpus import load_corpus
 from edgegen.training.drums.vae import (
@@ -15,9 +18,11 @@ from edgegen.training.drums.vae import (
     gaussian_kl,
     get_config,
     kl_weight,
-    load_vae_for_export,
+    load_vae,
     output_temperature,
+    style_priors,
 )
+from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
 from edgegen.training.drums.train_vae import train_vae, vae_loss
 
 set_threads(1)
@@ -59,26 +64,90 @@ def test_tiny_training_lowers_the_loss(trained, small_corpus):
     assert ckpt["variant"] == "tiny" and ckpt["config"]["z_high"] == 4 and ckpt["epoch"] == 6
 
 
-def test_resume_continues_from_the_checkpoint(small_corpus, tmp_path):
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(small_corpus, tmp_path, monkeypatch):
+    """3 epochs straight equal 3 epochs interrupted during epoch 3 and resumed; the resumed call trains
+    only epoch 3 (the log rows of the first call stay as they were). The learning-rate and KL schedules
+    span the configured epochs, so an interrupted run, not an extended one, is what must match exactly."""
+    from edgegen.training.drums import train_vae as train_module
+
     train, validation = small_corpus
-    train_vae(get_config("tiny", epochs=2), "tiny", train, validation, tmp_path, show_progress=False)
-    _, ckpt = train_vae(get_config("tiny", epochs=3), "tiny", train, validation, tmp_path, show_progress=False)
-    import json
+    config = get_config("tiny", epochs=3)
+    train_vae(config, "tiny", train, validation, tmp_path / "straight", show_progress=False)
+    epochs_checked = []
 
-    rows = json.loads((tmp_path / "log.json").read_text())
-    assert ckpt["epoch"] == 3 and [r["epoch"] for r in rows] == [1, 2, 3]
+    def interrupt_in_epoch_3(name, value, limit=1e4):
+        epochs_checked.append(value)
+        if len(epochs_checked) == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "check_finite", interrupt_in_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            train_vae(config, "tiny", train, validation, tmp_path / "resumed", show_progress=False)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 2
+    first = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    torch.manual_seed(123)  # whatever happened to the global RNG in between
+    _, ckpt = train_vae(get_config("tiny", epochs=3), "tiny", train, validation, tmp_path / "resumed",
+                        show_progress=False)
+    rows = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    assert ckpt["epoch"] == 3 and [r["epoch"] for r in rows] == [1, 2, 3] and rows[:2] == first
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert _same_weights(a["modules"]["model"], b["modules"]["model"])
+    assert a["history"] == b["history"]
 
 
-def test_export_loader_gives_the_three_submodules(trained):
+def test_a_changed_recipe_is_refused_not_restarted(small_corpus, tmp_path):
+    train, validation = small_corpus
+    train_vae(get_config("tiny", epochs=1), "tiny", train, validation, tmp_path, show_progress=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="beta_high"):
+        train_vae(get_config("tiny", epochs=2, beta_high=1.0), "tiny", train, validation, tmp_path,
+                  show_progress=False)
+    with pytest.raises(CheckpointError, match="more than the"):
+        train_vae(get_config("tiny", epochs=0), "tiny", train, validation, tmp_path, show_progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_style_classifier_resume_matches_an_uninterrupted_run(small_corpus, tmp_path):
+    train, validation = small_corpus
+    config = get_classifier_config("tiny", epochs=3)
+    train_style_classifier(config, "tiny", train, validation, tmp_path / "straight", show_progress=False)
+    train_style_classifier(get_classifier_config("tiny", epochs=2), "tiny", train, validation,
+                           tmp_path / "resumed", show_progress=False)
+    first = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    train_style_classifier(config, "tiny", train, validation, tmp_path / "resumed", show_progress=False)
+    rows = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[:2] == first
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    for name in ("model", "best"):
+        assert _same_weights(a["modules"][name], b["modules"][name]), name
+    assert a["metrics"] == b["metrics"]
+
+
+def test_checkpoints_load_without_pickle_and_rebuild_the_three_submodules(trained):
     _, _, run, _ = trained
-    module, info = load_vae_for_export(run / "checkpoint.pt")
+    module, info = load_vae(run / "checkpoint.pt")
     x = torch.zeros(3, 16, 9)
     mu_h, lv_h, mu_l, lv_l = module.encoder(x)
     assert mu_h.shape == lv_h.shape == (3, 4) and mu_l.shape == lv_l.shape == (3, 12)
     assert [t.shape for t in module.prior_low(mu_h)] == [(3, 12), (3, 12)]
     assert module.decoder(mu_h, mu_l).shape == (3, 16, 9)
-    assert np.array(info["style_prior_mu"]).shape == (5, 4) and len(info["styles"]) == 5
-    assert info["variant"] == "tiny" and not module.training
+    assert style_priors(module)[0].shape == (5, 4)
+    assert info["variant"] == "tiny" and info["kind"] == "drum_vae" and not module.training
+    assert "modules" not in info
+
+
+def test_a_checkpoint_that_needs_pickle_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": 1, "kind": "drum_vae", "evil": object()}, path)  # an arbitrary object: not weights_only
+    with pytest.raises(CheckpointError, match="not a readable edgegen checkpoint"):
+        load_vae(path)
 
 
 def test_trained_model_complexity_is_monotone_and_transfer_keeps_z_low(trained, small_corpus):

@@ -10,10 +10,11 @@ import torch
 from click.testing import CliRunner
 
 from edgegen.training.letters import gan as gan_module
-from edgegen.training.common import NonFiniteLossError, load_checkpoint, set_threads
-from edgegen.training.letters.gan import VARIANTS, load_generator_for_export
-from edgegen.training.letters.classifier import (ClassifierConfig, accuracy, build_classifier,
-                                                load_classifier_for_export, predict_proba, train_classifier)
+from edgegen.training.checkpoint import CheckpointError, load_checkpoint
+from edgegen.training.common import NonFiniteLossError, set_threads
+from edgegen.training.letters.classifier import (ClassifierConfig, accuracy, build_classifier, load_classifier,
+                                                predict_proba, train_classifier)
+from edgegen.training.letters.gan import VARIANTS, load_generator
 from edgegen.training.letters.metrics import kl_to_uniform, letter_metrics
 from edgegen.training.letters.cli import cli
 from edgegen.training.letters.data import LETTERS, LetterDataConfig, build_letters, default_font_paths
@@ -29,11 +30,13 @@ def letters():
 
 @pytest.fixture(scope="session")
 def classifier_run(letters, tmp_path_factory):
-    path = tmp_path_factory.mktemp("clf") / "checkpoint.pt"
-    ckpt = train_classifier(letters, ClassifierConfig(epochs=12, batch_size=16, augment_shift=1, channels1=16, channels2=32, hidden=64), path,
-                            log=lambda *_: None)
-    model, info = load_classifier_for_export(path)
-    return model, info, path
+    run = tmp_path_factory.mktemp("clf")
+    train_classifier(letters, CLASSIFIER, run, log=lambda *_: None)
+    model, info = load_classifier(run / "checkpoint.pt")
+    return model, info, run / "checkpoint.pt"
+
+
+CLASSIFIER = ClassifierConfig(epochs=12, batch_size=16, augment_shift=1, channels1=16, channels2=32, hidden=64)
 
 
 def tiny(name: str, **changes):
@@ -49,8 +52,10 @@ def test_classifier_learns_on_a_tiny_run(letters, classifier_run):
     model, info, path = classifier_run
     untrained = build_classifier(ClassifierConfig(channels1=16, channels2=32, hidden=64))
     assert accuracy(untrained, letters["x_val"], letters["y_val"]) < 0.2
-    assert info["val_accuracy"] > 0.9
-    assert info["val_accuracy"] == pytest.approx(accuracy(model, letters["x_val"], letters["y_val"]))
+    best = info["metrics"]["val_accuracy"]
+    assert best > 0.9
+    assert best == pytest.approx(accuracy(model, letters["x_val"], letters["y_val"]))  # the best epoch's weights
+    assert best == max(m["val_accuracy"] for m in info["history"].values())
     assert info["config"]["channels1"] == 16
     logits = model(torch.as_tensor(letters["x_val"][:5]).unsqueeze(1))
     assert logits.shape == (5, 26)
@@ -90,10 +95,11 @@ def test_every_variant_trains_a_few_steps_with_finite_losses(name, letters, clas
     ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ckpt["kind"] == "letter_gan" and ckpt["variant"] == name and ckpt["epoch"] == 1
     assert ckpt["config"]["unrolled_steps"] == VARIANTS[name].unrolled_steps
-    generator, info = load_generator_for_export(tmp_path / "checkpoint.pt")
-    assert not generator.training and info["conditional"] == VARIANTS[name].conditional
-    z = torch.randn(3, info["z_dim"])
-    args = (z, torch.eye(26)[:3]) if info["conditional"] else (z,)
+    generator, info = load_generator(tmp_path / "checkpoint.pt")
+    conditional = info["config"]["conditional"]
+    assert not generator.training and conditional == VARIANTS[name].conditional
+    z = torch.randn(3, info["config"]["z_dim"])
+    args = (z, torch.eye(26)[:3]) if conditional else (z,)
     with torch.no_grad():
         out = generator(*args)
     assert out.shape == (3, 1, 28, 28) and out.dtype == torch.float32
@@ -101,22 +107,61 @@ def test_every_variant_trains_a_few_steps_with_finite_losses(name, letters, clas
 
 
 def test_resume_continues_with_the_same_losses(letters, classifier_run, tmp_path):
+    """Train 3 epochs straight, and 1 epoch then extended to 3: the same losses and weights, and the
+    resumed run trains only epochs 2-3 (its first log row is the first call's, untouched)."""
     config = replace(VARIANTS["conditional"], epochs=3, max_steps_per_epoch=3, eval_samples=52, eval_every=2)
     train_variant("conditional", config, letters, classifier_run[0], tmp_path / "straight", log=lambda *_: None)
     train_variant("conditional", replace(config, epochs=1), letters, classifier_run[0], tmp_path / "resumed",
                   log=lambda *_: None)
+    first = json.loads((tmp_path / "resumed" / "log.json").read_text())
     torch.manual_seed(999)   # an unrelated use of the global RNG between the runs must not matter
-    train_variant("conditional", config, letters, classifier_run[0], tmp_path / "resumed", resume=True,
-                  log=lambda *_: None)
+    train_variant("conditional", config, letters, classifier_run[0], tmp_path / "resumed", log=lambda *_: None)
     straight = json.loads((tmp_path / "straight" / "log.json").read_text())
     resumed = json.loads((tmp_path / "resumed" / "log.json").read_text())
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    assert resumed[0] == first[0]
     for a, b in zip(straight, resumed):
         assert a["loss_d"] == pytest.approx(b["loss_d"], abs=1e-6)
         assert a["loss_g"] == pytest.approx(b["loss_g"], abs=1e-6)
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["generator"]
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["generator"]
-    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["modules"]
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["modules"]
+    for name in ("generator", "discriminator"):
+        assert all(torch.equal(a[name][k], b[name][k]) for k in a[name]), name
+
+
+def test_a_finished_run_is_not_trained_again(letters, classifier_run, tmp_path):
+    config = replace(VARIANTS["vanilla"], epochs=1, max_steps_per_epoch=2, eval_samples=52)
+    train_variant("vanilla", config, letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    before = (tmp_path / "checkpoint.pt").read_bytes(), (tmp_path / "log.json").read_bytes()
+    result = train_variant("vanilla", config, letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    assert result["epoch"] == 1
+    assert ((tmp_path / "checkpoint.pt").read_bytes(), (tmp_path / "log.json").read_bytes()) == before
+
+
+def test_another_recipe_in_the_run_folder_is_an_error_not_a_restart(letters, classifier_run, tmp_path):
+    config = replace(VARIANTS["vanilla"], epochs=1, max_steps_per_epoch=2, eval_samples=52)
+    train_variant("vanilla", config, letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="lr is 0.0002 there, 0.001 now"):
+        train_variant("vanilla", replace(config, lr=1e-3), letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    with pytest.raises(CheckpointError, match="holds variant 'vanilla'"):
+        train_variant("ema", config, letters, classifier_run[0], tmp_path, log=lambda *_: None)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_classifier_resume_matches_an_uninterrupted_run(letters, tmp_path):
+    config = replace(CLASSIFIER, epochs=2, channels1=4, channels2=4, hidden=8)
+    train_classifier(letters, config, tmp_path / "straight", log=lambda *_: None)
+    train_classifier(letters, replace(config, epochs=1), tmp_path / "resumed", log=lambda *_: None)
+    first = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    train_classifier(letters, config, tmp_path / "resumed", log=lambda *_: None)
+    resumed = json.loads((tmp_path / "resumed" / "log.json").read_text())
+    assert resumed[0] == first[0] and [r["epoch"] for r in resumed] == [1, 2]
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    for name in ("model", "best"):
+        assert all(torch.equal(a["modules"][name][k], b["modules"][name][k]) for k in a["modules"][name]), name
+    assert a["metrics"] == b["metrics"] and a["history"] == b["history"]
 
 
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(letters, classifier_run, tmp_path, monkeypatch):
@@ -131,7 +176,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(letters, classifier_
 
     monkeypatch.setattr(gan_module.Discriminator, "forward", nan_forward)
     with pytest.raises(NonFiniteLossError, match="nan"):
-        train_variant("vanilla", config, letters, classifier_run[0], tmp_path, resume=True, log=lambda *_: None)
+        train_variant("vanilla", config, letters, classifier_run[0], tmp_path, log=lambda *_: None)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
     assert not list(tmp_path.glob(".checkpoint.pt*"))
@@ -176,7 +221,7 @@ def test_report_writes_results_with_the_contract_keys(letters, classifier_run, t
     assert saved["default_conditional"] == "conditional_stabilised"
     assert saved["best_unconditional"] == "stabilised"          # vanilla is never the "best stabilised" one
     assert saved["train_minutes_total"] == 0.5
-    assert saved["classifier_val_accuracy"] == pytest.approx(classifier_run[1]["val_accuracy"])
+    assert saved["classifier_val_accuracy"] == pytest.approx(classifier_run[1]["metrics"]["val_accuracy"])
     v = saved["variants"]["conditional_stabilised"]
     assert v["conditional"] is True and v["epochs"] == 1 and set(v["final"]) >= {
         "coverage", "kl_uniform", "high_quality", "label_accuracy"}

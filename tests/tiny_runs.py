@@ -30,7 +30,8 @@ def make_runs(root: Path, seed: int = 0) -> Path:
     from edgegen.training.drums import vae as drum_vae
     from edgegen.training.letters import classifier as letter_classifier
     from edgegen.training.letters import gan
-    from edgegen.training.common import save_checkpoint, set_threads
+    from edgegen.training.checkpoint import save_checkpoint
+    from edgegen.training.common import set_threads
 
     set_threads(1)
     torch.manual_seed(seed)
@@ -38,30 +39,32 @@ def make_runs(root: Path, seed: int = 0) -> Path:
     for variant in LETTER_VARIANTS:
         registered = gan.get_variant(variant)  # its switches, at a tiny size
         config = replace(registered, z_dim=max(8, registered.code_categories), g_channels=8, g_mid_channels=4,
-                         g_out_channels=min(registered.g_out_channels, 4), g_hidden=min(registered.g_hidden, 8))
+                         g_out_channels=min(registered.g_out_channels, 4))
         generator = gan.build_generator(config)
         _perturb_batchnorm(generator, noise)
         last = [m for m in generator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
         with torch.no_grad():  # spread the untrained outputs away from 0.5, where thresholding would be a coin toss
             last.weight.mul_(20.0)
         save_checkpoint({"kind": gan.KIND, "variant": variant, "config": asdict(config), "epoch": 1,
-                         "generator": generator.state_dict(), "ema_generator": None,
+                         "modules": {"generator": generator.state_dict()},
                          "metrics": {"coverage": 0.5}}, root / "letters" / variant / "checkpoint.pt")
     config = letter_classifier.ClassifierConfig(channels1=4, channels2=4, hidden=8)
     classifier = letter_classifier.build_classifier(config)
     save_checkpoint({"kind": letter_classifier.KIND, "variant": "classifier", "config": asdict(config),
-                     "epoch": 1, "model": classifier.state_dict(), "val_accuracy": 0.0},
+                     "epoch": 1, "modules": {"model": classifier.state_dict()}, "metrics": {"val_accuracy": 0.0}},
                     root / "letters" / "classifier" / "checkpoint.pt")
     vae_config = drum_vae.VARIANTS["tiny"]
     vae = drum_vae.HierarchicalDrumVAE(vae_config)
     with torch.no_grad():  # wider weights than the init: sparse, latent-dependent grids (untrained ones are all hits)
         for parameter in vae.decoder.parameters():
             parameter.normal_(0.0, 0.3, generator=noise)
-    save_checkpoint({"variant": "tiny", "config": asdict(vae_config), "epoch": 1, "model": vae.state_dict(),
-                     "metrics": {"test_f1": 0.1}}, root / "drums" / "vae" / "checkpoint.pt")
+    save_checkpoint({"kind": drum_vae.KIND, "variant": "tiny", "config": asdict(vae_config), "epoch": 1,
+                     "modules": {"model": vae.state_dict()}, "metrics": {"test_f1": 0.1}},
+                    root / "drums" / "vae" / "checkpoint.pt")
     style_config = style_classifier.CLASSIFIER_VARIANTS["tiny"]
     styles = style_classifier.StyleClassifier(style_config)
-    save_checkpoint({"variant": "tiny", "config": asdict(style_config), "epoch": 1, "model": styles.state_dict()},
+    save_checkpoint({"kind": style_classifier.KIND, "variant": "tiny", "config": asdict(style_config), "epoch": 1,
+                     "modules": {"model": styles.state_dict()}},
                     root / "drums" / "style_classifier" / "checkpoint.pt")
     return root
 

@@ -60,6 +60,11 @@ def export_all(runs: Path, out: Path, quick: bool, study_int8: bool, tolerance: 
     from edgegen.export.onnx_export import ParityError, export_graph
     from edgegen.training.common import default_threads, set_threads
 
+    from edgegen.models import MODELS_DIR
+
+    if quick and out.resolve() == MODELS_DIR.resolve():
+        raise click.ClickException(f"--quick models are tiny smoke-run models; they never replace the bundled ones "
+                                   f"in {MODELS_DIR} (choose another --out, e.g. scratch/models)")
     set_threads(default_threads())
     found = find_checkpoints(runs)
     if not any(found.values()):

@@ -1,7 +1,9 @@
 """Which graphs each checkpoint becomes, with their parity inputs and downstream checks.
 
-The training code owns the models; it hands them over through one loader per
-family (`load_*_for_export`), so this module never needs to know a layer.
+The training code owns the models; this module loads them with the training side's
+own loaders (config inside every checkpoint), so it never needs to know a layer.
+Metrics come from the checkpoint and, where a report measured more (the drum models'
+test metrics), from the report's REPORT_METRICS_FILE beside it.
 
 The drum VAE becomes three graphs that share one sidecar group (the sha256 of the
 checkpoint): ``drum_encoder`` (grid -> posterior of z_high and z_low, for style
@@ -12,7 +14,7 @@ encoder then decoder), and sampling noise is drawn in numpy between them.
 """
 from __future__ import annotations
 
-import string
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,11 @@ import numpy as np
 import torch
 
 from edgegen.export.onnx_export import GraphSpec
-from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS, STEPS
+from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS, STEPS, STYLES
+from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
+from edgegen.training.checkpoint import REPORT_METRICS_FILE
 
-LETTERS = list(string.ascii_uppercase)
-IMAGE_SHAPE = [1, 28, 28]
+IMAGE_SHAPE = [1, IMAGE_SIZE, IMAGE_SIZE]
 GRID_SHAPE = [STEPS, len(INSTRUMENTS)]
 HIT_DENSITY = 0.126  # share of hits in a GMD bar (DESIGN section 9): realistic parity inputs
 
@@ -40,22 +43,24 @@ def _grids(rng: np.random.Generator, batch: int) -> np.ndarray:
     return (rng.random((batch, *GRID_SHAPE)) < HIT_DENSITY).astype(np.float32)
 
 
-def _common(info: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+def _common(meta: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
     """Sidecar fields every graph carries: what it is and how well it trained."""
+    report = checkpoint.parent / REPORT_METRICS_FILE
+    measured = json.loads(report.read_text()) if report.is_file() else {}
     return {
-        "variant": info.get("variant", checkpoint.parent.name),
-        "config": info.get("config", {}),
-        "metrics": info.get("metrics", {}),
-        "extra": {"checkpoint": str(checkpoint), "epoch": info.get("epoch")},
+        "variant": meta["variant"],
+        "config": meta["config"],
+        "metrics": {**meta.get("metrics", {}), **measured},
+        "extra": {"checkpoint": "/".join(checkpoint.parts[-3:]), "epoch": meta["epoch"]},
     }
 
 
 def letter_generator(checkpoint: Path) -> GraphSpec:
     """A GAN generator: z [N, z_dim] (+ onehot [N, 26]) -> image [N, 1, 28, 28], ink 1 in [0, 1]."""
-    from edgegen.training.letters.gan import load_generator_for_export
+    from edgegen.training.letters.gan import load_generator
 
-    module, info = load_generator_for_export(checkpoint)
-    z_dim, conditional = int(info["z_dim"]), bool(info["conditional"])
+    module, meta = load_generator(checkpoint)
+    z_dim, conditional = int(meta["config"]["z_dim"]), bool(meta["config"]["conditional"])
     inputs: dict[str, list[int | str]] = {"z": ["batch", z_dim]}
     if conditional:
         inputs["onehot"] = ["batch", len(LETTERS)]
@@ -66,38 +71,35 @@ def letter_generator(checkpoint: Path) -> GraphSpec:
             feed["onehot"] = _onehot(rng, batch, len(LETTERS))
         return feed
 
-    common = _common(info, checkpoint)
+    common = _common(meta, checkpoint)
     return GraphSpec(
         name=f"letters_{common['variant']}", kind="letter_generator", module=module.eval(),
         inputs=inputs, outputs={"image": ["batch", *IMAGE_SHAPE]},
         make_inputs=make_inputs, downstream=lambda feed, out: out[0] > 0.5,
-        sidecar={**common, "conditional": conditional, "latent": {"z_dim": z_dim}, "classes": LETTERS},
+        sidecar={**common, "conditional": conditional, "latent": {"z_dim": z_dim}, "classes": list(LETTERS)},
     )
 
 
 def letter_classifier(checkpoint: Path) -> GraphSpec:
     """The letter CNN: image [N, 1, 28, 28] -> logits [N, 26]; downstream = predicted letter."""
-    from edgegen.training.letters.classifier import load_classifier_for_export
+    from edgegen.training.letters.classifier import load_classifier
 
-    loaded = load_classifier_for_export(checkpoint)
-    module, info = loaded if isinstance(loaded, tuple) else (loaded, {})
-    if "val_accuracy" in info:
-        info = {**info, "metrics": {**info.get("metrics", {}), "val_accuracy": info["val_accuracy"]}}
+    module, meta = load_classifier(checkpoint)
     return GraphSpec(
         name="letter_classifier", kind="letter_classifier", module=module.eval(),
         inputs={"image": ["batch", *IMAGE_SHAPE]}, outputs={"logits": ["batch", len(LETTERS)]},
         make_inputs=lambda batch, rng: {"image": rng.random((batch, *IMAGE_SHAPE)).astype(np.float32)},
         downstream=lambda feed, out: out[0].argmax(axis=1),
-        sidecar={**_common({"variant": "classifier", **info}, checkpoint), "classes": LETTERS},
+        sidecar={**_common(meta, checkpoint), "classes": list(LETTERS)},
     )
 
 
 def drum_vae(checkpoint: Path) -> list[GraphSpec]:
     """The hierarchical VAE as encoder, conditional prior of z_low, and decoder."""
-    from edgegen.training.drums.vae import load_vae_for_export
+    from edgegen.training.drums.vae import load_vae, style_priors
 
-    vae, info = load_vae_for_export(checkpoint)
-    vae.eval()
+    vae, meta = load_vae(checkpoint)
+    prior_mu, prior_logvar = style_priors(vae)
     with torch.no_grad():
         mu_high, _, mu_low, _ = vae.encoder(torch.zeros(1, *GRID_SHAPE))
     z_high, z_low = int(mu_high.shape[1]), int(mu_low.shape[1])
@@ -108,14 +110,12 @@ def drum_vae(checkpoint: Path) -> list[GraphSpec]:
             return (vae.decoder(torch.from_numpy(zh), torch.from_numpy(zl)) > 0).numpy()
 
     common = {
-        **_common(info, checkpoint),
+        **_common(meta, checkpoint),
         "latent": {"z_high": z_high, "z_low": z_low},
         "classes": [{"name": name, "pitch": GM_WRITE_PITCHES[name]} for name in INSTRUMENTS],
-        "styles": list(info["styles"]),
-        "style_prior_mu": np.asarray(info["style_prior_mu"], dtype=float).tolist(),
-        "style_prior_logvar": np.asarray(info["style_prior_logvar"], dtype=float).tolist(),
-        "controls": {key: info[key] for key in ("temperature_high", "temperature_low", "decode_mode",
-                                                "complexity_settings", "complexity_logit_shift") if key in info},
+        "styles": list(STYLES),
+        "style_prior_mu": prior_mu.astype(float).tolist(),
+        "style_prior_logvar": prior_logvar.astype(float).tolist(),
     }
     encoder = GraphSpec(
         name="drum_encoder", kind="drum_encoder", module=vae.encoder,
@@ -147,19 +147,13 @@ def drum_vae(checkpoint: Path) -> list[GraphSpec]:
 
 def drum_style_classifier(checkpoint: Path) -> GraphSpec:
     """The style classifier on real bars: grid [N, 16, 9] -> logits [N, styles]."""
-    from edgegen.training.drums.style_classifier import load_style_classifier_for_export
+    from edgegen.training.drums.style_classifier import load_style_classifier
 
-    loaded = load_style_classifier_for_export(checkpoint)
-    module, info = loaded if isinstance(loaded, tuple) else (loaded, {})
-    styles = list(info.get("styles", ()))
-    if not styles:
-        from edgegen.runtime.drum_spec import STYLES
-
-        styles = list(STYLES)
+    module, meta = load_style_classifier(checkpoint)
     return GraphSpec(
         name="drum_style_classifier", kind="drum_style_classifier", module=module.eval(),
-        inputs={"grid": ["batch", *GRID_SHAPE]}, outputs={"logits": ["batch", len(styles)]},
+        inputs={"grid": ["batch", *GRID_SHAPE]}, outputs={"logits": ["batch", len(STYLES)]},
         make_inputs=lambda batch, rng: {"grid": _grids(rng, batch)},
         downstream=lambda feed, out: out[0].argmax(axis=1),
-        sidecar={**_common({"variant": "style_classifier", **info}, checkpoint), "classes": styles, "styles": styles},
+        sidecar={**_common(meta, checkpoint), "classes": list(STYLES), "styles": list(STYLES)},
     )

@@ -1,6 +1,7 @@
-"""Shared training plumbing: thread count, atomic checkpoints, JSON logs, progress bars."""
+"""Shared training plumbing: thread count, JSON logs, the NaN guard, progress bars."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -10,7 +11,9 @@ from typing import Any, Iterable, Iterator, TypeVar
 import click
 import torch
 
-from edgegen.runtime.files import atomic_output, atomic_write_text
+from edgegen.runtime.files import atomic_write_text
+from edgegen.training import distributed
+from edgegen.training.checkpoint import CheckpointError
 
 T = TypeVar("T")
 
@@ -24,18 +27,6 @@ def set_threads(threads: int) -> None:
 def default_threads() -> int:
     """Thread count from EDGEGEN_THREADS (default 1, the safe choice when another job shares the CPU)."""
     return int(os.environ.get("EDGEGEN_THREADS", "1"))
-
-
-def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
-    """torch.save to a temp file beside ``path`` and rename it, so a crash never leaves a torn checkpoint."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path, suffix=".tmp") as tmp:
-        torch.save(obj, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -72,6 +63,18 @@ def check_finite(name: str, value: float, limit: float = 1e4) -> None:
 
 
 def progress(items: Iterable[T], length: int | None = None, label: str = "") -> Iterator[T]:
-    """A click progress bar that writes to stderr (quiet when stderr is not a terminal)."""
+    """A click progress bar on stderr (quiet when stderr is not a terminal, and on every rank but 0)."""
+    if not distributed.current().is_main:
+        yield from items
+        return
     with click.progressbar(items, length=length, label=label, file=None, show_pos=True) as bar:
         yield from bar
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A training command's expected failures (a checkpoint of another recipe, a NaN loss) as one-line errors."""
+    try:
+        yield
+    except (CheckpointError, NonFiniteLossError) as error:
+        raise click.ClickException(str(error)) from None

@@ -8,12 +8,18 @@
 
 `all` reads the committed corpus only (a fresh machine has no GMD folder).
 --quick trains tiny versions on a small slice so CI gets every file in about a minute.
+Training resumes what a run folder holds (same recipe: continue; more epochs: extend;
+another recipe: an error). Under `torchrun --nproc-per-node=N` every model trains on all
+N processes (DistributedDataParallel) and rank 0 writes checkpoints and the report.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from edgegen.training import distributed
+from edgegen.training.common import default_threads, one_line_errors, set_threads
 
 QUICK_TRAIN_PER_STYLE = 120  # bars per style in --quick runs
 QUICK_EVAL_BARS = 200  # validation / test bars in --quick runs
@@ -39,6 +45,11 @@ def _corpus_splits(quick: bool):
 
 def _quick_overrides(quick: bool, epochs: int = 2) -> dict:
     return {"epochs": epochs, "val_every": 1} if quick else {}
+
+
+def _log(processes: distributed.Processes):
+    """Progress lines from rank 0 only."""
+    return print if processes.is_main else (lambda *_: None)
 
 
 @click.group()
@@ -70,22 +81,24 @@ def corpus(gmd: str, out: str | None, include_fills: bool) -> None:
 
 @main.command()
 @click.option("--runs", default="runs/drums", show_default=True, type=click.Path(file_okay=False))
-@click.option("--variant", default="final", show_default=True, help="a name from drum_vae.VARIANTS")
+@click.option("--variant", default="final", show_default=True, help="a name from edgegen.training.drums.vae.VARIANTS")
 @click.option("--folder", default=None, help="run folder under --runs (default: vae for final, else the variant)")
 @click.option("--quick", is_flag=True, help="2 epochs on a small slice")
 def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
     """Train (or resume) one VAE variant."""
-    from edgegen.training.common import default_threads, set_threads
-    from edgegen.training.drums.vae import VARIANTS, get_config
     from edgegen.training.drums.train_vae import train_vae
+    from edgegen.training.drums.vae import VARIANTS, get_config
 
     if variant not in VARIANTS:
         raise click.BadParameter(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}")
     set_threads(default_threads())
     tr, va, _ = _corpus_splits(quick)
     run_dir = Path(runs) / (folder or ("vae" if variant == "final" else variant))
-    _, ckpt = train_vae(get_config(variant, **_quick_overrides(quick)), variant, tr, va, run_dir)
-    click.echo(f"{variant}: epoch {ckpt['epoch']}, {ckpt['train_seconds'] / 60:.1f} min -> {run_dir}")
+    with distributed.session() as processes, one_line_errors():
+        _, ckpt = train_vae(get_config(variant, **_quick_overrides(quick)), variant, tr, va, run_dir,
+                            show_progress=processes.is_main, log=_log(processes))
+    if processes.is_main:
+        click.echo(f"{variant}: epoch {ckpt['epoch']}, {ckpt['train_seconds'] / 60:.1f} min -> {run_dir}")
 
 
 @main.command(name="all")
@@ -94,21 +107,24 @@ def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
 @click.option("--quick", is_flag=True, help="tiny runs on a small slice, every output file written")
 def all_(runs: str, reports: str, quick: bool) -> None:
     """Final recipe, style classifier, ablation, then the report."""
-    from edgegen.training.common import default_threads, set_threads
-    from edgegen.training.drums.vae import ABLATION, get_config
     from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
     from edgegen.training.drums.train_vae import train_vae
+    from edgegen.training.drums.vae import ABLATION, get_config
 
     set_threads(default_threads())
     runs_dir = Path(runs)
     tr, va, _ = _corpus_splits(quick)
-    train_vae(get_config("final", **_quick_overrides(quick)), "final", tr, va, runs_dir / "vae")
-    train_style_classifier(get_classifier_config("tiny" if quick else "default"), "tiny" if quick else "default",
-                           tr, va, runs_dir / "style_classifier")
-    for variant in ABLATION:
-        train_vae(get_config(variant, **_quick_overrides(quick, epochs=1)), variant, tr, va,
-                  runs_dir / "ablation" / variant)
-    _report(runs_dir, Path(reports), quick)
+    with distributed.session() as processes, one_line_errors():
+        log = _log(processes)
+        train_vae(get_config("final", **_quick_overrides(quick)), "final", tr, va, runs_dir / "vae", log=log)
+        classifier = "tiny" if quick else "default"
+        train_style_classifier(get_classifier_config(classifier), classifier, tr, va,
+                               runs_dir / "style_classifier", log=log)
+        for variant in ABLATION:
+            train_vae(get_config(variant, **_quick_overrides(quick, epochs=1)), variant, tr, va,
+                      runs_dir / "ablation" / variant, log=log)
+        if processes.is_main:
+            _report(runs_dir, Path(reports), quick)
 
 
 @main.command()
@@ -117,8 +133,6 @@ def all_(runs: str, reports: str, quick: bool) -> None:
 @click.option("--quick", is_flag=True, help="measure on the --quick slice with fewer samples")
 def report(runs: str, reports: str, quick: bool) -> None:
     """Measure the trained checkpoints; write results.json, results.md and figures."""
-    from edgegen.training.common import default_threads, set_threads
-
     set_threads(default_threads())
     _report(Path(runs), Path(reports), quick)
 

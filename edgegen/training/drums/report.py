@@ -3,8 +3,8 @@
 Reads RUNS/vae, RUNS/style_classifier and RUNS/ablation/*; every number comes
 from GMD's test split (or from bars sampled by the model and judged by the
 style classifier), next to the baselines that give it meaning: silence, and
-copying each test bar's nearest training bar. The measured generation settings
-and metrics are written back into the VAE checkpoint, where the exporter reads them.
+copying each test bar's nearest training bar. The headline test metrics also go to
+REPORT_METRICS_FILE beside each checkpoint, where the exporter finds them for the sidecars.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from edgegen.runtime import drum_controls
 from edgegen.runtime.drum_spec import STYLES
 from edgegen.training.drums import analysis as A
 from edgegen.training.drums import plots as drum_plots
-from edgegen.training.common import load_checkpoint, save_checkpoint, write_json
+from edgegen.training.checkpoint import REPORT_METRICS_FILE
+from edgegen.training.common import write_json
 from edgegen.training.drums.corpus import Corpus
 from edgegen.training.drums.vae import ABLATION, TorchDrumModel, load_vae
 from edgegen.training.drums.style_classifier import load_style_classifier, predict, style_scores
@@ -64,7 +65,7 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     n_samples = QUICK_SAMPLES_PER_STYLE if quick else SAMPLES_PER_STYLE
     rng = np.random.default_rng(0)
 
-    classifier, clf_ckpt = load_style_classifier(runs_dir / "style_classifier" / "checkpoint.pt")
+    classifier, _ = load_style_classifier(runs_dir / "style_classifier" / "checkpoint.pt")
     classify = lambda grids: predict(classifier, grids)  # noqa: E731
     clf = style_scores(classifier, test)
     ceiling = clf["balanced_accuracy"]
@@ -131,15 +132,13 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     write_json(reports_dir / "results.json", results)
     _write_results_md(reports_dir / "results.md", results)
 
-    # Hand the measured numbers and settings to the exporter through the checkpoint.
-    ckpt = load_checkpoint(final_path)
-    ckpt["metrics"] = {k: results[k] for k in ("recon", "collapsed_dims", "active_units", "probe_accuracy",
-                                               "style_control_accuracy", "transfer_target_accuracy",
-                                               "transfer_rhythm_kept", "novelty_copy_share")}
-    ckpt["controls"] = dict(results["sampling"])
-    save_checkpoint(ckpt, final_path)
-    clf_ckpt["metrics"] = {"test_balanced_accuracy": ceiling, "test_recall": clf["recall"]}
-    save_checkpoint(clf_ckpt, runs_dir / "style_classifier" / "checkpoint.pt")
+    # The exporter copies these into the sidecars; the checkpoints stay as training wrote them.
+    write_json(final_path.parent / REPORT_METRICS_FILE,
+               {k: results[k] for k in ("recon", "collapsed_dims", "active_units", "probe_accuracy",
+                                        "style_control_accuracy", "transfer_target_accuracy",
+                                        "transfer_rhythm_kept", "novelty_copy_share")})
+    write_json(runs_dir / "style_classifier" / REPORT_METRICS_FILE,
+               {"test_balanced_accuracy": ceiling, "test_recall": clf["recall"]})
 
     _figures(figures, model, train, test, control["samples"], n_samples, rng, results)
     return results

@@ -10,9 +10,8 @@ the report says so beside the number.
 """
 from __future__ import annotations
 
-import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
-from edgegen.training.common import JsonLog, load_checkpoint, progress, save_checkpoint
+from edgegen.training import distributed
+from edgegen.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, weights, without_weights
+from edgegen.training.common import progress
 from edgegen.training.drums.corpus import Corpus, balanced_style_weights
+from edgegen.training.loop import Trainable, fit
+
+KIND = "drum_style_classifier"
 
 
 @dataclass
@@ -90,59 +94,51 @@ def style_scores(model: StyleClassifier, corpus: Corpus) -> dict[str, Any]:
 
 
 def train_style_classifier(config: StyleClassifierConfig, variant: str, train: Corpus, validation: Corpus,
-                           run_dir: str | Path, show_progress: bool = True) -> tuple[StyleClassifier, dict[str, Any]]:
-    """Train with class-balanced cross-entropy; keep the epoch with the best validation balanced accuracy."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+                           run_dir: str | Path, show_progress: bool = True,
+                           log=print) -> tuple[StyleClassifier, dict[str, Any]]:
+    """Train (or resume) with class-balanced cross-entropy; the checkpoint keeps the epoch with the best validation
+    balanced accuracy as "best". Returns that model (eval mode) and the checkpoint without weights."""
+    device = distributed.current().device
     torch.manual_seed(config.seed)
-    model = StyleClassifier(config)
+    model = StyleClassifier(config).to(device)
+    network = distributed.wrap(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles))
-    x_all = torch.as_tensor(train.grids, dtype=torch.float32)
-    y_all = torch.as_tensor(train.styles)
-    log = JsonLog(run_dir / "log.json")
-    started = time.perf_counter()
-    best: dict[str, Any] = {}
-    epochs = range(config.epochs)
-    for epoch in (progress(epochs, label=f"style classifier {variant}") if show_progress else epochs):
-        model.train()
-        order = torch.randperm(len(x_all))
+    class_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles), device=device)
+    x_all = torch.as_tensor(train.grids, dtype=torch.float32, device=device)
+    y_all = torch.as_tensor(train.styles, device=device)
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        network.train()
+        batches = list(distributed.shard_batches(len(x_all), config.batch_size, epoch, config.seed))
+        shown = progress(batches, length=len(batches), label=f"style classifier {epoch}/{config.epochs}") \
+            if show_progress else batches
         total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            loss = F.cross_entropy(model(x_all[idx]), y_all[idx], weight=weights)
+        for idx in shown:
+            loss = F.cross_entropy(network(x_all[idx]), y_all[idx], weight=class_weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(idx) / len(order)
-        val = style_scores(model, validation)
-        log.append({"epoch": epoch + 1, "train_loss": total, "val_balanced_accuracy": val["balanced_accuracy"]})
-        if not best or val["balanced_accuracy"] > best["val_balanced_accuracy"]:
-            best = {"variant": variant, "config": asdict(config), "epoch": epoch + 1,
-                    "model": {k: v.clone() for k, v in model.state_dict().items()},
-                    "val_balanced_accuracy": val["balanced_accuracy"], "styles": list(STYLES)}
-    best["train_seconds"] = time.perf_counter() - started
-    save_checkpoint(best, run_dir / "checkpoint.pt")
-    model.load_state_dict(best["model"])
+            total += float(loss.detach()) / len(batches)
+        return {"train_loss": total}
+
+    def evaluate(epoch: int) -> dict[str, Any]:
+        return {"val_balanced_accuracy": style_scores(model, validation)["balanced_accuracy"]}
+
+    checkpoint = fit(Trainable(KIND, variant, config, {"model": model}, {"adam": optimizer}, train_epoch, evaluate,
+                               best="val_balanced_accuracy"), run_dir, log)
+    if distributed.current().is_main:
+        model, _ = load_style_classifier(Path(run_dir) / CHECKPOINT_FILE)
     model.eval()
-    return model, best
+    return model, checkpoint
 
 
 def load_style_classifier(path: str | Path) -> tuple[StyleClassifier, dict[str, Any]]:
-    """Rebuild a trained classifier from its checkpoint, in eval mode."""
-    ckpt = load_checkpoint(path)
+    """Rebuild a trained classifier (its best epoch) from its checkpoint, in eval mode."""
+    ckpt = load_checkpoint(path, KIND)
     model = StyleClassifier(StyleClassifierConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(weights(ckpt, "best", "model"))
     model.eval()
-    return model, ckpt
-
-
-def load_style_classifier_for_export(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The exporter's entry point: (eval module x [N,16,9] -> logits [N,5], info dict)."""
-    model, ckpt = load_style_classifier(path)
-    info = {"variant": ckpt["variant"], "config": ckpt["config"], "epoch": ckpt["epoch"],
-            "styles": list(STYLES), "instruments": list(INSTRUMENTS), "metrics": ckpt.get("metrics", {})}
-    return model, info
+    return model, without_weights(ckpt)
 
 
 def get_classifier_config(variant: str, **overrides: Any) -> StyleClassifierConfig:

@@ -1,26 +1,29 @@
-"""Training loop of the hierarchical drum VAE: annealed KL, free bits, validation, resume.
+"""Training of the hierarchical drum VAE: annealed KL, free bits, validation.
 
-One function, :func:`train_vae`, takes a registered config and a corpus and
-leaves RUN/checkpoint.pt (atomic, with variant, config, optimiser state and
-epoch) and RUN/log.json (one row per epoch). Calling it again on the same
-folder resumes from the checkpoint's epoch.
+:func:`train_vae` takes a registered config and a corpus and leaves RUN/checkpoint.pt
+and RUN/log.json through the shared loop (training.loop.fit): calling it again on
+the same folder resumes. Under torchrun the objective (:class:`VaeObjective`, the
+loss as a module's forward, which DDP needs to synchronise gradients) is wrapped
+in DistributedDataParallel.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
+from edgegen.training import distributed
+from edgegen.training.common import check_finite, progress
 from edgegen.training.drums.corpus import Corpus, balanced_style_weights
+from edgegen.training.loop import Trainable, fit
 from edgegen.training.drums.vae import (
     DrumVAEConfig,
+    KIND,
     HierarchicalDrumVAE,
-    config_dict,
     gaussian_kl,
     kl_weight,
     output_temperature,
@@ -55,6 +58,18 @@ def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, 
         style_ce = F.cross_entropy(model.style_logits(mu_h), styles, weight=style_weights)
         loss = loss + c.style_ce_weight * style_ce
     return {"loss": loss, "recon": recon, "kl_high": kl_high, "kl_low": kl_low, "style_ce": style_ce}
+
+
+class VaeObjective(nn.Module):
+    """:func:`vae_loss` as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: HierarchicalDrumVAE, style_weights: torch.Tensor | None):
+        super().__init__()
+        self.model = model
+        self.register_buffer("style_weights", style_weights, persistent=False)
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, progress_frac: float) -> dict[str, torch.Tensor]:
+        return vae_loss(self.model, x, styles, progress_frac, self.style_weights)
 
 
 @torch.no_grad()
@@ -98,62 +113,44 @@ def learning_rate(config: DrumVAEConfig, epoch: int) -> float:
 
 
 def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Corpus, run_dir: str | Path,
-              show_progress: bool = True) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
-    """Train (or resume) ``variant`` into ``run_dir``; returns the model and its checkpoint dict."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
+              show_progress: bool = True, log=print) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
+    """Train (or resume) ``variant`` into ``run_dir``; returns the model (eval mode) and its checkpoint without weights."""
+    device = distributed.current().device
     torch.manual_seed(config.seed)
-    model = HierarchicalDrumVAE(config)
+    model = HierarchicalDrumVAE(config).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    start_epoch, seconds_before = 0, 0.0
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["variant"] == variant and ckpt["config"] == config_dict(config):
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            start_epoch, seconds_before = ckpt["epoch"], ckpt.get("train_seconds", 0.0)
-    log = JsonLog(run_dir / "log.json", keep_until_epoch=start_epoch)
-
-    x_all = torch.as_tensor(train.grids, dtype=torch.float32)
-    s_all = torch.as_tensor(train.styles)
-    style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles)) \
+    x_all = torch.as_tensor(train.grids, dtype=torch.float32, device=device)
+    s_all = torch.as_tensor(train.styles, device=device)
+    style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles), device=device) \
         if config.style_ce_balanced else None
-    steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size)))
+    objective = distributed.wrap(VaeObjective(model, style_weights))
+    steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size / distributed.current().world_size)))
     total_steps = steps_per_epoch * config.epochs
-    started = time.perf_counter()
-    ckpt: dict[str, Any] = {}
-    epochs = range(start_epoch, config.epochs)
-    for epoch in (progress(epochs, label=f"drums {variant}") if show_progress else epochs):
-        model.train()
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        objective.train()
         sums = {"loss": 0.0, "recon": 0.0, "style_ce": 0.0}
-        order = torch.randperm(len(x_all))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, epoch)
-        for i in range(steps_per_epoch):
-            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
-            parts = vae_loss(model, x_all[idx], s_all[idx], (epoch * steps_per_epoch + i) / total_steps,
-                             style_weights)
+            group["lr"] = learning_rate(config, epoch - 1)
+        batches = list(distributed.shard_batches(len(x_all), config.batch_size, epoch, config.seed))
+        shown = progress(batches, length=len(batches), label=f"drums {variant} {epoch}/{config.epochs}") \
+            if show_progress else batches
+        for i, idx in enumerate(shown):
+            parts = objective(x_all[idx], s_all[idx], ((epoch - 1) * steps_per_epoch + i) / total_steps)
             optimizer.zero_grad()
             parts["loss"].backward()
             optimizer.step()
             for key in sums:
-                sums[key] += float(parts[key].detach()) / steps_per_epoch
+                sums[key] += float(parts[key].detach()) / len(batches)
         check_finite(f"{variant} training loss", sums["loss"])
-        row: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in sums.items()},
-                               "kl_weight": kl_weight(config, (epoch + 1) / config.epochs)}
-        last = epoch + 1 == config.epochs
-        if (epoch + 1) % config.val_every == 0 or last:
-            row.update(validate(model, validation))
-            ckpt = {"variant": variant, "config": config_dict(config), "epoch": epoch + 1,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "train_seconds": seconds_before + time.perf_counter() - started}
-            save_checkpoint(ckpt, ckpt_path)
-        log.append(row)
-    if not ckpt:  # already trained: nothing to resume
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
+        return {f"train_{k}": v for k, v in sums.items()} | {"kl_weight": kl_weight(config, epoch / config.epochs)}
+
+    def evaluate(epoch: int) -> dict[str, Any] | None:
+        if epoch % config.val_every and epoch != config.epochs:
+            return None
+        return validate(model, validation)
+
+    checkpoint = fit(Trainable(KIND, variant, config, {"model": model}, {"adam": optimizer}, train_epoch, evaluate),
+                     run_dir, log)
     model.eval()
-    return model, ckpt
+    return model, checkpoint

@@ -18,7 +18,7 @@ recipes, and checkpoints store the variant name with its full config.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
-from edgegen.training.common import load_checkpoint
+from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
 
+KIND = "drum_vae"
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 6.0  # keeps exp() finite; posteriors never need more range
 
 
@@ -66,7 +67,7 @@ class DrumVAEConfig:
 VARIANTS: dict[str, DrumVAEConfig] = {
     # The recipe `all` trains and exports.
     "final": DrumVAEConfig(),
-    # Ablation (issue 3, item 5): the annealing and free-bits switches, then the unsupervised z_high.
+    # Ablation: the annealing and free-bits switches, then the unsupervised z_high.
     "ablation_none": DrumVAEConfig(kl_schedule="none", free_bits=0.0),
     "ablation_linear": DrumVAEConfig(kl_schedule="linear", free_bits=0.0),
     "ablation_cyclical": DrumVAEConfig(kl_schedule="cyclical", free_bits=0.0),
@@ -214,36 +215,18 @@ def output_temperature(config: DrumVAEConfig, progress: float) -> float:
 
 
 def load_vae(path: str | Path) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
-    """Rebuild a trained VAE from its checkpoint (config inside), in eval mode, with its info dict."""
-    ckpt = load_checkpoint(path)
-    config = DrumVAEConfig(**ckpt["config"])
-    model = HierarchicalDrumVAE(config)
-    model.load_state_dict(ckpt["model"])
+    """Rebuild a trained VAE from its checkpoint (config inside), in eval mode, and the checkpoint without weights."""
+    ckpt = load_checkpoint(path, KIND)
+    model = HierarchicalDrumVAE(DrumVAEConfig(**ckpt["config"]))
+    model.load_state_dict(weights(ckpt, "model"))
     model.eval()
-    return model, ckpt
+    return model, without_weights(ckpt)
 
 
-def load_vae_for_export(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The exporter's entry point: (eval module with .encoder/.prior_low/.decoder, info dict)."""
-    from edgegen.runtime import drum_controls
-
-    model, ckpt = load_vae(path)
-    info = {
-        "variant": ckpt["variant"],
-        "config": ckpt["config"],
-        "epoch": ckpt["epoch"],
-        "styles": list(STYLES),
-        "style_prior_mu": model.style_prior_mu.detach().tolist(),
-        "style_prior_logvar": model.style_prior_logvar.detach().clamp(LOGVAR_MIN, LOGVAR_MAX).tolist(),
-        "instruments": list(INSTRUMENTS),
-        "metrics": ckpt.get("metrics", {}),
-        "decode_mode": "threshold",
-        "complexity_settings": list(drum_controls.COMPLEXITY_SETTINGS),
-        "complexity_logit_shift": drum_controls.COMPLEXITY_LOGIT_SHIFT,
-        "temperature_high": ckpt.get("controls", {}).get("temperature_high", drum_controls.DEFAULT_TEMPERATURE_HIGH),
-        "temperature_low": ckpt.get("controls", {}).get("temperature_low", drum_controls.DEFAULT_TEMPERATURE_LOW),
-    }
-    return model, info
+def style_priors(model: HierarchicalDrumVAE) -> tuple[np.ndarray, np.ndarray]:
+    """The per-style Gaussians of z_high as the runtime uses them: (mu, logvar) [styles, z_high], logvar clamped."""
+    return (model.style_prior_mu.detach().cpu().numpy().astype(np.float32),
+            model.style_prior_logvar.detach().clamp(LOGVAR_MIN, LOGVAR_MAX).cpu().numpy().astype(np.float32))
 
 
 class TorchDrumModel:
@@ -252,8 +235,7 @@ class TorchDrumModel:
     def __init__(self, model: HierarchicalDrumVAE):
         self.model = model.eval()
         self.styles = list(STYLES)
-        self.style_prior_mu = model.style_prior_mu.detach().numpy().astype(np.float32)
-        self.style_prior_logvar = model.style_prior_logvar.detach().clamp(LOGVAR_MIN, LOGVAR_MAX).numpy().astype(np.float32)
+        self.style_prior_mu, self.style_prior_logvar = style_priors(model)
 
     @torch.no_grad()
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -267,8 +249,3 @@ class TorchDrumModel:
     def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
         return self.model.decoder(torch.as_tensor(z_high, dtype=torch.float32),
                                   torch.as_tensor(z_low, dtype=torch.float32)).numpy()
-
-
-def config_dict(config: DrumVAEConfig) -> dict[str, Any]:
-    """The config as plain data for checkpoints and JSON."""
-    return asdict(config)

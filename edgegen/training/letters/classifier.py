@@ -4,8 +4,7 @@ It must be accurate (>= 99 % on validation) or the coverage numbers mean nothing
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from edgegen.training.common import load_checkpoint, progress, save_checkpoint
+from edgegen.training import distributed
+from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
+from edgegen.training.common import progress
+from edgegen.training.loop import Trainable, fit
 
 KIND = "letter_classifier"
 
@@ -78,53 +80,44 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
     return float((predict_proba(model, images).argmax(1) == labels).mean())
 
 
-def train_classifier(data: dict[str, np.ndarray], config: ClassifierConfig, out_path: str | Path,
+def train_classifier(data: dict[str, np.ndarray], config: ClassifierConfig, run_dir: str | Path,
                      log=print) -> dict:
-    """Train on data['x_train'], pick the epoch with the best validation accuracy, save it, return the checkpoint."""
+    """Train on data['x_train'] into RUN_DIR (resumable); the checkpoint keeps the epoch with the best
+    validation accuracy as "best". Returns the checkpoint without weights."""
+    processes = distributed.current()
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
+    shifts = torch.Generator().manual_seed(config.seed)
     model = build_classifier(config)
+    network = distributed.wrap(model)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    x = torch.as_tensor(data["x_train"]).unsqueeze(1)
-    y = torch.as_tensor(data["y_train"])
-    best: dict | None = None
-    start = time.time()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(x), generator=gen)
-        batches = range(0, len(x), config.batch_size)
-        for i in progress(batches, length=len(batches), label=f"classifier epoch {epoch}"):
-            idx = order[i:i + config.batch_size]
-            loss = F.cross_entropy(model(_random_shift(x[idx], config.augment_shift, gen)), y[idx])
+    x = torch.as_tensor(data["x_train"]).unsqueeze(1).to(processes.device)
+    y = torch.as_tensor(data["y_train"]).to(processes.device)
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        network.train()
+        batches = list(distributed.shard_batches(len(x), config.batch_size, epoch, config.seed))
+        total = 0.0
+        for idx in progress(batches, length=len(batches), label=f"classifier epoch {epoch}"):
+            loss = F.cross_entropy(network(_random_shift(x[idx], config.augment_shift, shifts)), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-        val_acc = accuracy(model, data["x_val"], data["y_val"])
-        log(f"classifier epoch {epoch}: loss {loss.item():.4f} val accuracy {val_acc:.4f}")
-        if best is None or val_acc > best["val_accuracy"]:
-            best = {"kind": KIND, "variant": "classifier", "config": asdict(config), "epoch": epoch,
-                    "model": {k: v.clone() for k, v in model.state_dict().items()},
-                    "val_accuracy": val_acc, "metrics": {"val_accuracy": val_acc},
-                    "train_seconds": 0.0}
-    best["train_seconds"] = time.time() - start
-    save_checkpoint(best, out_path)
-    return best
+            total += loss.item() / len(batches)
+        return {"loss": total}
+
+    def evaluate(epoch: int) -> dict:
+        val_accuracy = accuracy(model, data["x_val"], data["y_val"])
+        log(f"classifier epoch {epoch}: val accuracy {val_accuracy:.4f}")
+        return {"val_accuracy": val_accuracy}
+
+    return fit(Trainable(KIND, "classifier", config, {"model": model}, {"adam": opt}, train_epoch, evaluate,
+                         generators={"shifts": shifts}, best="val_accuracy"), run_dir, log)
 
 
 def load_classifier(path: str | Path) -> tuple[LetterClassifier, dict]:
-    """The classifier in eval mode and its checkpoint (without weights)."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"{path}: not a letter classifier checkpoint")
+    """The classifier (its best epoch) in eval mode, and its checkpoint without weights."""
+    ckpt = load_checkpoint(path, KIND)
     model = build_classifier(ClassifierConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(weights(ckpt, "best", "model"))
     model.eval()
-    return model, {k: v for k, v in ckpt.items() if k != "model"}
-
-
-def load_classifier_for_export(path: str | Path) -> tuple[nn.Module, dict]:
-    """forward(x [N,1,28,28] float32 in [0,1]) -> logits [N,26]; info has config and val_accuracy."""
-    model, ckpt = load_classifier(path)
-    info = {"config": ckpt["config"], "val_accuracy": ckpt["val_accuracy"], "epoch": ckpt["epoch"],
-            "metrics": ckpt.get("metrics", {}), "variant": "classifier"}
-    return model, info
+    return model, without_weights(ckpt)

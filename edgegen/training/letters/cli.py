@@ -2,9 +2,14 @@
 
     data        render (or reuse) the cached letter dataset and its contact sheet
     classifier  train the letter classifier that measures coverage
-    train       train one GAN variant (--variant NAME [--resume])
-    all         data -> classifier -> every variant (--jobs N processes) -> figures -> results.json
+    train       train one GAN variant (--variant NAME)
+    all         data -> classifier -> every variant -> figures -> results.json
     report      figures and results.json from existing runs
+
+Training resumes what a run folder holds (same recipe: continue; more epochs: extend;
+another recipe: an error). Alone, `all` trains variants in --jobs processes of one thread
+each; under `torchrun --nproc-per-node=N` every variant trains on all N processes in turn
+(DistributedDataParallel) and rank 0 writes checkpoints and reports.
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from pathlib import Path
 
 import click
 
-from edgegen.training.common import NonFiniteLossError, default_threads, set_threads
+from edgegen.training import distributed
+from edgegen.training.common import default_threads, one_line_errors, set_threads
 
 QUICK_FONTS = 2
 
@@ -40,12 +46,18 @@ def _fonts_and_config(fonts: tuple[str, ...], quick: bool):
 
 
 def _load_data(data_dir: str, fonts: tuple[str, ...], quick: bool, log=click.echo):
+    """The cached dataset; under torchrun rank 0 renders it while the others wait, then they read the cache."""
     from edgegen.training.letters.data import FontError, load_or_build
     try:
         paths, config = _fonts_and_config(fonts, quick)
-        return load_or_build(data_dir, paths, config, log=log)
+        with distributed.main_first():
+            return load_or_build(data_dir, paths, config, log=log if distributed.current().is_main else _quiet)
     except FontError as err:
         raise click.ClickException(str(err)) from None
+
+
+def _quiet(*_args) -> None:
+    pass
 
 
 def _classifier_config(quick: bool):
@@ -60,24 +72,19 @@ def _variant_config(name: str, quick: bool):
     return quick_overrides(config) if quick else config
 
 
-def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, quick: bool, resume: bool,
-                threads: int) -> dict:
-    """Train one variant in this process (also the worker of `all --jobs N`)."""
+def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, quick: bool, threads: int) -> dict:
+    """Train (or resume) one variant in this process (also the worker of `all --jobs N`)."""
     set_threads(threads)
     from edgegen.training.letters.classifier import load_classifier
     from edgegen.training.letters.train_gan import train_variant
-    data = _load_data(data_dir, fonts, quick, log=lambda *_: None)
+    data = _load_data(data_dir, fonts, quick, log=_quiet)
     classifier_path = Path(runs) / "classifier" / "checkpoint.pt"
     if not classifier_path.exists():
         raise click.ClickException(f"{classifier_path} not found; run the `classifier` command first")
-    classifier, _ = load_classifier(classifier_path)
-    t0 = time.time()
-    try:
-        result = train_variant(name, _variant_config(name, quick), data, classifier, Path(runs) / name, resume=resume)
-    except NonFiniteLossError as err:
-        raise click.ClickException(f"{name}: {err}") from None
-    result["wall_seconds"] = time.time() - t0
-    return result
+    with one_line_errors():
+        classifier, _ = load_classifier(classifier_path)
+        log = click.echo if distributed.current().is_main else _quiet
+        return train_variant(name, _variant_config(name, quick), data, classifier, Path(runs) / name, log=log)
 
 
 data_option = click.option("--data", "data_dir", default="data/letters", show_default=True,
@@ -114,8 +121,12 @@ def _train_classifier(data_dir, fonts, runs, quick, threads):
     set_threads(threads or default_threads())
     from edgegen.training.letters.classifier import train_classifier
     arrays = _load_data(data_dir, fonts, quick)
-    ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier" / "checkpoint.pt")
-    click.echo(f"classifier: validation accuracy {ckpt['val_accuracy']:.4f} (epoch {ckpt['epoch']})")
+    log = click.echo if distributed.current().is_main else _quiet
+    with one_line_errors():
+        ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier", log=log)
+    if distributed.current().is_main:
+        click.echo(f"classifier: best validation accuracy {ckpt['metrics']['val_accuracy']:.4f} "
+                   f"(epoch {ckpt['epoch']} of training)")
     return ckpt
 
 
@@ -127,23 +138,25 @@ def _train_classifier(data_dir, fonts, runs, quick, threads):
 @threads_option
 def classifier(data_dir, fonts, runs, quick, threads):
     """Train the letter classifier into RUNS/classifier/checkpoint.pt."""
-    _train_classifier(data_dir, fonts, runs, quick, threads)
+    with distributed.session():
+        _train_classifier(data_dir, fonts, runs, quick, threads)
 
 
 @cli.command()
 @click.option("--variant", required=True, type=VariantName(), help="a registered variant name")
-@click.option("--resume", is_flag=True, help="continue from RUNS/<variant>/checkpoint.pt")
 @data_option
 @fonts_option
 @runs_option
 @quick_option
 @threads_option
-def train(variant, resume, data_dir, fonts, runs, quick, threads):
-    """Train one GAN variant into RUNS/<variant>/."""
-    result = run_variant(variant, data_dir, fonts, runs, quick, resume, threads or default_threads())
+def train(variant, data_dir, fonts, runs, quick, threads):
+    """Train (or resume) one GAN variant into RUNS/<variant>/."""
+    with distributed.session() as processes:
+        result = run_variant(variant, data_dir, fonts, runs, quick, threads or default_threads())
     m = result["metrics"]
-    click.echo(f"{variant}: coverage {m.get('coverage')} kl {m.get('kl_uniform')} high_quality {m.get('high_quality')}"
-               f" label_accuracy {m.get('label_accuracy')} in {result['train_seconds'] / 60:.1f} min")
+    if processes.is_main:
+        click.echo(f"{variant}: coverage {m.get('coverage')} kl {m.get('kl_uniform')} high_quality {m.get('high_quality')}"
+                   f" label_accuracy {m.get('label_accuracy')} in {result['train_seconds'] / 60:.1f} min")
 
 
 def _longest_first(names: list[str]) -> list[str]:
@@ -162,40 +175,54 @@ def _longest_first(names: list[str]) -> list[str]:
 @reports_option
 @quick_option
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
-              help="variants trained at once, each in its own 1-thread process")
+              help="variants trained at once, each in its own 1-thread process (ignored under torchrun)")
 @click.option("--variants", "only", default=None, help="comma-separated subset of variants (default: all)")
-@click.option("--resume", is_flag=True, help="resume variants that have a checkpoint")
-def all_(data_dir, fonts, runs, reports, quick, jobs, only, resume):
+def all_(data_dir, fonts, runs, reports, quick, jobs, only):
     """Data -> classifier -> every GAN variant -> figures -> REPORTS/results.json."""
     from edgegen.training.letters.gan import VARIANTS
     start = time.time()
     names = list(VARIANTS) if not only else [n.strip() for n in only.split(",")]
     for n in names:
         VariantName().convert(n, None, None)
-    arrays = _load_data(data_dir, fonts, quick)
-    from edgegen.training.letters.report import contact_sheet
-    contact_sheet(arrays, Path(reports) / "contact_sheet.png")
-    _train_classifier(data_dir, fonts, runs, quick, 1)
-    t_variants = time.time()
-    results, failures = {}, []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {n: pool.submit(run_variant, n, data_dir, fonts, runs, quick, resume, 1)
-                   for n in _longest_first(names)}
-        for n, fut in futures.items():
-            try:
-                results[n] = fut.result()
-                click.echo(f"done {n}: {results[n]['metrics'].get('coverage')} coverage, "
-                           f"{results[n]['train_seconds'] / 60:.1f} min")
-            except Exception as err:  # one failed variant must not hide the others' results
-                failures.append(f"{n}: {err}")
-    train_minutes = (time.time() - t_variants) / 60
+    with distributed.session() as processes:
+        arrays = _load_data(data_dir, fonts, quick)
+        if processes.is_main:
+            from edgegen.training.letters.report import contact_sheet
+            contact_sheet(arrays, Path(reports) / "contact_sheet.png")
+        _train_classifier(data_dir, fonts, runs, quick, 1)
+        t_variants = time.time()
+        if processes.distributed:
+            jobs = 1
+            failures = []
+            for n in _longest_first(names):  # each on every process; a failure stops all of them
+                run_variant(n, data_dir, fonts, runs, quick, default_threads())
+        else:
+            failures = _variants_in_processes(names, data_dir, fonts, runs, quick, jobs)
+        train_minutes = (time.time() - t_variants) / 60
+        if not processes.is_main:
+            return
     from edgegen.training.letters.report import write_report
     write_report(runs, reports, data_dir=data_dir, train_minutes_total=train_minutes,
-                 all_minutes_total=(time.time() - start) / 60, jobs=jobs)
+                 all_minutes_total=(time.time() - start) / 60, jobs=jobs, processes=processes.world_size)
     if failures:
         raise click.ClickException("variants failed: " + "; ".join(failures))
     click.echo(f"letters: all done in {(time.time() - start) / 60:.1f} min "
-               f"(variants {train_minutes:.1f} min with {jobs} jobs)")
+               f"(variants {train_minutes:.1f} min with {jobs} jobs x {processes.world_size} processes)")
+
+
+def _variants_in_processes(names, data_dir, fonts, runs, quick, jobs) -> list[str]:
+    """Train variants in ``jobs`` one-thread processes; returns the failures (one must not hide the rest)."""
+    failures = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {n: pool.submit(run_variant, n, data_dir, fonts, runs, quick, 1) for n in _longest_first(names)}
+        for n, fut in futures.items():
+            try:
+                result = fut.result()
+                click.echo(f"done {n}: {result['metrics'].get('coverage')} coverage, "
+                           f"{result['train_seconds'] / 60:.1f} min")
+            except Exception as err:
+                failures.append(f"{n}: {err}")
+    return failures
 
 
 @cli.command()

@@ -17,9 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from edgegen.runtime.files import atomic_output, atomic_write_text
+from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-IMAGE_SIZE = 28
 # the ten fonts of DESIGN 3.1, all inside matplotlib/mpl-data/fonts/ttf
 DEFAULT_FONT_FILES = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSerif.ttf",

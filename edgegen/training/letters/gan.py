@@ -10,22 +10,22 @@ InfoGAN code is computed from z inside the graph, so an unconditional model stil
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from edgegen.training.common import load_checkpoint
+from edgegen.runtime.letter_spec import N_LETTERS
+from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
 
 KIND = "letter_gan"
-N_CLASSES = 26
+N_CLASSES = N_LETTERS
 
 
 @dataclass
 class GanConfig:
     z_dim: int = 64                  # latent size
-    g_hidden: int = 0                # >0: a hidden Linear layer of this width before the 7x7 projection (a small mapping MLP)
     g_channels: int = 64             # generator channels at 7x7
     g_mid_channels: int = 32         # generator channels at 14x14
     g_out_channels: int = 0          # >0: channels at 28x28 before a final 3x3 conv (smooths checkerboard); 0 = none
@@ -34,7 +34,6 @@ class GanConfig:
     d_mid_channels: int = 64         # discriminator channels at 7x7 (these features feed feature matching)
     d_dropout: float = 0.3           # dropout after each discriminator conv
     conditional: bool = False        # G gets a one-hot letter; D scores (image, letter) by projection
-    label_maps: bool = False         # conditional D also gets the letter as 26 constant input channels
     aux_classifier_weight: float = 0.0   # >0: D also learns the letter of real images; conditional G must match
                                      # the requested letter (AC-GAN), unconditional G must draw clear letters that
                                      # use all 26 evenly (per-sample minus batch entropy, as CatGAN / AM-GAN)
@@ -112,16 +111,11 @@ class Generator(nn.Module):
     """z (+ one-hot letter) -> Linear -> 7x7 -> 14x14 -> 28x28 sigmoid image (ink = 1)."""
 
     def __init__(self, z_dim: int, channels: int, mid_channels: int, n_classes: int = 0, out_channels: int = 0,
-                 hidden: int = 0, upsample: bool = False, code_categories: int = 0):
+                 upsample: bool = False, code_categories: int = 0):
         super().__init__()
         self.z_dim, self.channels, self.n_classes, self.code_categories = z_dim, channels, n_classes, code_categories
         width = z_dim + n_classes + code_categories
-        mapping = []
-        if hidden:
-            mapping = [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]  # [N, hidden]
-            width = hidden
         self.project = nn.Sequential(
-            *mapping,
             nn.Linear(width, channels * 49, bias=False),                      # [N, c*49]
             nn.BatchNorm1d(channels * 49), nn.ReLU(),
         )
@@ -177,13 +171,12 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, mid_channels: int, dropout: float, pack: int = 1, n_classes: int = 0,
                  spectral_norm: bool = False, minibatch_stddev: bool = False,
                  minibatch_disc_kernels: int = 0, minibatch_disc_dim: int = 4, aux_classes: int = 0,
-                 label_maps: bool = False, code_categories: int = 0):
+                 code_categories: int = 0):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
-        self.pack, self.minibatch_stddev, self.label_maps = pack, minibatch_stddev, label_maps
-        in_channels = pack + (n_classes if label_maps else 0)
+        self.pack, self.minibatch_stddev = pack, minibatch_stddev
         self.features = nn.Sequential(
-            sn(nn.Conv2d(in_channels, channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),      # [N/p, c, 14, 14]
+            sn(nn.Conv2d(pack, channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),      # [N/p, c, 14, 14]
             sn(nn.Conv2d(channels, mid_channels, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Dropout(dropout),  # [N/p, m, 7, 7]
             nn.Flatten(),                                                                      # [N/p, m*49]
         )
@@ -200,9 +193,6 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None):
         """Returns (logit [N/p], features [N/p, m*49], letter logits [N/p, 26] or None)."""
         x = x.reshape(-1, self.pack, 28, 28)                                                   # [N/p, p, 28, 28]
-        if self.label_maps:
-            maps = onehot[:, :, None, None].expand(-1, -1, 28, 28)                             # [N, 26, 28, 28]
-            x = torch.cat([x, maps], dim=1)                                                    # [N, 27, 28, 28]
         f = self.features(x)
         h = f
         if self.minibatch_stddev:
@@ -219,8 +209,8 @@ class Discriminator(nn.Module):
 
 def build_generator(config: GanConfig) -> Generator:
     return Generator(config.z_dim, config.g_channels, config.g_mid_channels,
-                     N_CLASSES if config.conditional else 0, config.g_out_channels, config.g_hidden,
-                     config.g_upsample, config.code_categories)
+                     N_CLASSES if config.conditional else 0, config.g_out_channels, config.g_upsample,
+                     config.code_categories)
 
 
 def build_discriminator(config: GanConfig) -> Discriminator:
@@ -233,8 +223,7 @@ def build_discriminator(config: GanConfig) -> Discriminator:
     return Discriminator(config.d_channels, config.d_mid_channels, config.d_dropout, config.pack,
                          N_CLASSES if config.conditional else 0, config.spectral_norm, config.minibatch_stddev,
                          config.minibatch_disc_kernels, config.minibatch_disc_dim,
-                         N_CLASSES if config.aux_classifier_weight > 0 else 0, config.label_maps,
-                         config.code_categories)
+                         N_CLASSES if config.aux_classifier_weight > 0 else 0, config.code_categories)
 
 
 def make_ema(generator: Generator) -> Generator:
@@ -253,33 +242,10 @@ def update_ema(ema: Generator, generator: Generator, decay: float) -> None:
         be.copy_(b)
 
 
-def config_from_dict(d: dict) -> GanConfig:
-    return GanConfig(**d)
-
-
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
-    """Generator in eval mode (EMA weights when the variant keeps them) and the checkpoint minus weights."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"{path}: not a letter GAN checkpoint")
-    config = config_from_dict(ckpt["config"])
-    generator = build_generator(config)
-    weights = ckpt["ema_generator"] if ckpt.get("ema_generator") is not None else ckpt["generator"]
-    generator.load_state_dict(weights)
+    """Generator in eval mode (the EMA weights when the variant keeps them) and the checkpoint without weights."""
+    ckpt = load_checkpoint(path, KIND)
+    generator = build_generator(GanConfig(**ckpt["config"]))
+    generator.load_state_dict(weights(ckpt, "ema_generator", "generator"))
     generator.eval()
-    meta = {k: v for k, v in ckpt.items()
-            if k not in ("generator", "discriminator", "ema_generator", "opt_g", "opt_d", "rng")}
-    return generator, meta
-
-
-def load_generator_for_export(path: str | Path) -> tuple[nn.Module, dict]:
-    """forward(z) or forward(z, onehot [N,26]) -> [N,1,28,28] in [0,1]; info for the ONNX sidecar."""
-    generator, meta = load_generator(path)
-    info = {"variant": meta["variant"], "conditional": bool(meta["config"]["conditional"]),
-            "z_dim": int(meta["config"]["z_dim"]), "config": meta["config"],
-            "metrics": meta.get("metrics", {}), "epoch": int(meta["epoch"])}
-    return generator, info
-
-
-def config_dict(config: GanConfig) -> dict:
-    return asdict(config)
+    return generator, without_weights(ckpt)

@@ -206,7 +206,7 @@ def histogram_figure(results: dict, path: Path) -> None:
 
 
 def _variant_result(ckpt_meta: dict, log: list[dict]) -> dict:
-    by_epoch = ckpt_meta["metrics_by_epoch"]
+    by_epoch = ckpt_meta["history"]
     final = ckpt_meta["metrics"]
     later = [m["coverage"] for e, m in by_epoch.items() if int(e) >= 10]
     return {
@@ -250,23 +250,23 @@ def results_table(results: dict) -> str:
     lines.append(f"Classifier validation accuracy {results['classifier_val_accuracy']:.4f}; best unconditional: "
                  f"`{results['best_unconditional']}`; default conditional: `{results['default_conditional']}`; "
                  f"all variants trained in {results['train_minutes_total']} min wall "
-                 f"({results.get('jobs', '?')} processes of 1 thread on a shared 2-core machine).")
+                 f"({results.get('jobs', '?')} jobs x {results.get('processes') or 1} processes of 1 thread each).")
     return "\n".join(lines) + "\n"
 
 
 def write_report(runs: str | Path, reports: str | Path, data_dir: str | Path | None = None,
                  train_minutes_total: float | None = None, all_minutes_total: float | None = None,
-                 jobs: int | None = None) -> dict:
+                 jobs: int | None = None, processes: int = 1) -> dict:
     """Every figure plus results.json and results.md, from RUNS/<variant>/{checkpoint.pt,log.json}."""
     runs, reports = Path(runs), Path(reports)
     timing_path = runs / TIMING_FILE
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     if train_minutes_total is not None:
-        timing = {"train_minutes_total": round(train_minutes_total, 2), "jobs": jobs,
+        timing = {"train_minutes_total": round(train_minutes_total, 2), "jobs": jobs, "processes": processes,
                   "all_minutes_total": round(all_minutes_total, 2) if all_minutes_total is not None else None}
         write_json(timing_path, timing)
     classifier, clf_meta = load_classifier(runs / "classifier" / "checkpoint.pt")
-    results = {"classifier_val_accuracy": clf_meta["val_accuracy"], "variants": {}}
+    results = {"classifier_val_accuracy": clf_meta["metrics"]["val_accuracy"], "variants": {}}
     for name in VARIANTS:
         ckpt_path = runs / name / "checkpoint.pt"
         if not ckpt_path.exists():
@@ -287,6 +287,7 @@ def write_report(runs: str | Path, reports: str | Path, data_dir: str | Path | N
     results["train_minutes_total"] = timing.get("train_minutes_total")
     results["all_minutes_total"] = timing.get("all_minutes_total")
     results["jobs"] = timing.get("jobs")
+    results["processes"] = timing.get("processes", 1)
     if results["variants"]:
         coverage_figure(results, reports / "coverage.png")
         histogram_figure(results, reports / "histograms.png")

@@ -1,14 +1,18 @@
-"""Training loop for one letter-GAN variant: epochs, per-epoch JSON log, evaluation, checkpoints, resume.
+"""One letter-GAN variant's training: the G and D steps of every stabiliser, evaluation, and the run.
 
-Resuming reproduces an uninterrupted run: the data order is a function of (seed, epoch), and the noise
-generator and torch's global RNG (dropout) are saved in every checkpoint. A NaN or exploding loss stops
-the run before the epoch's checkpoint is written, so the last good one survives.
+The epoch loop, checkpoints and resume are the shared ones (training.loop.fit). Resuming reproduces
+an uninterrupted run: the data order is a function of (seed, epoch), and the noise generator and
+torch's global RNG (dropout) are saved in every checkpoint. A NaN or exploding loss stops the run
+before the epoch's checkpoint is written, so the last good one survives.
+
+Under torchrun, G and D are DistributedDataParallel modules: D with ``broadcast_buffers=False``
+(it sees a real and a fake batch before one backward, see distributed.wrap), and the G step
+scores fakes with the unwrapped D, whose gradients the G step does not use.
 """
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +21,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from edgegen.training.common import JsonLog, check_finite, load_checkpoint, progress, save_checkpoint
+from edgegen.training import distributed
+from edgegen.training.common import check_finite, progress
 from edgegen.training.letters.gan import (KIND, N_CLASSES, GanConfig, build_discriminator, build_generator, make_ema,
                                   update_ema)
 from edgegen.training.letters.classifier import predict_proba
 from edgegen.training.letters.metrics import letter_metrics
+from edgegen.training.loop import Trainable, fit
 
 EVAL_SEED = 12345
 LOSS_LIMIT = 1e4
@@ -46,15 +52,16 @@ def eval_inputs(config: GanConfig, n: int) -> tuple[torch.Tensor, torch.Tensor |
 def generate(generator: nn.Module, z: torch.Tensor, onehot: torch.Tensor | None, batch: int = 512) -> np.ndarray:
     was_training = generator.training
     generator.eval()
+    device = next(generator.parameters()).device
     out = []
     for i in range(0, len(z), batch):
         args = (z[i:i + batch],) if onehot is None else (z[i:i + batch], onehot[i:i + batch])
-        out.append(generator(*args))
+        out.append(generator(*(a.to(device) for a in args)).cpu())
     generator.train(was_training)
     return torch.cat(out).squeeze(1).numpy()
 
 
-def evaluate(generator: nn.Module, classifier: nn.Module, config: GanConfig) -> tuple[dict, np.ndarray]:
+def evaluate_generator(generator: nn.Module, classifier: nn.Module, config: GanConfig) -> tuple[dict, np.ndarray]:
     """Section-5 metrics over ``config.eval_samples`` fixed samples; also returns the images."""
     z, onehot, labels = eval_inputs(config, config.eval_samples)
     images = generate(generator, z, onehot)
@@ -83,10 +90,13 @@ class GanTrainer:
 
     def __init__(self, config: GanConfig):
         self.config = config
+        self.device = distributed.current().device
         torch.manual_seed(config.seed)
-        self.generator = build_generator(config)
-        self.discriminator = build_discriminator(config)
+        self.generator = build_generator(config).to(self.device)
+        self.discriminator = build_discriminator(config).to(self.device)
         self.ema = make_ema(self.generator) if config.ema_decay > 0 else None
+        self.g = distributed.wrap(self.generator)
+        self.d = distributed.wrap(self.discriminator, broadcast_buffers=False)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
@@ -95,13 +105,13 @@ class GanTrainer:
     # -- one step -------------------------------------------------------------------------------------
     def _fake(self, n: int):
         """(images, one-hot letters, letters, InfoGAN code) of n generated samples; absent parts are None."""
-        z = torch.randn(n, self.config.z_dim, generator=self.noise)
+        z = torch.randn(n, self.config.z_dim, generator=self.noise).to(self.device)
         code = self.generator.code(z).argmax(1) if self.config.code_categories else None
         if not self.config.conditional:
-            return self.generator(z), None, None, code
-        labels = torch.randint(0, N_CLASSES, (n,), generator=self.noise)
+            return self.g(z), None, None, code
+        labels = torch.randint(0, N_CLASSES, (n,), generator=self.noise).to(self.device)
         onehot = F.one_hot(labels, N_CLASSES).float()
-        return self.generator(z, onehot), onehot, labels, code
+        return self.g(z, onehot), onehot, labels, code
 
     def _info_loss(self, features: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor | float:
         """InfoGAN: D's Q head recovers the code from the generated image's features (0 when off)."""
@@ -114,15 +124,15 @@ class GanTrainer:
         shift = self.config.augment_shift
         if not shift:
             return x
-        t = torch.randint(-shift, shift + 1, (len(x), 2), generator=self.noise).float() * (2 / 28)
-        theta = torch.zeros(len(x), 2, 3)
+        t = torch.randint(-shift, shift + 1, (len(x), 2), generator=self.noise).float().to(self.device) * (2 / 28)
+        theta = torch.zeros(len(x), 2, 3, device=self.device)
         theta[:, 0, 0] = theta[:, 1, 1] = 1.0
         theta[:, :, 2] = t
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-    def _d(self, x, onehot):
-        return self.discriminator(self._augment(x), onehot)
+    def _d(self, x, onehot, discriminator: nn.Module | None = None):
+        return (discriminator or self.d)(self._augment(x), onehot)
 
     def _d_loss(self, x, onehot, labels, fake, fake_onehot, fake_labels, code=None):
         real_logit, _, real_aux = self._d(x, onehot)
@@ -147,10 +157,10 @@ class GanTrainer:
 
     def _g_step(self, x, onehot):
         fake, fake_onehot, fake_labels, code = self._fake(len(x))
-        logit, fake_features, aux = self._d(fake, fake_onehot)
+        logit, fake_features, aux = self._d(fake, fake_onehot, self.discriminator)
         if self.config.feature_matching:
             with torch.no_grad():
-                _, real_features, _ = self._d(x, onehot)
+                _, real_features, _ = self._d(x, onehot, self.discriminator)
             loss = F.mse_loss(fake_features.mean(0), real_features.mean(0))
         else:
             loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
@@ -195,75 +205,49 @@ class GanTrainer:
         return row
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, epoch: int, label: str = "") -> dict:
-        """One pass over the data in a (seed, epoch)-determined order; returns the mean of each step value."""
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
-        bs = self.config.batch_size
-        starts = list(range(0, len(x) - bs + 1, bs))          # full batches only (packing needs them)
+        """One pass over this process's shard in a (seed, epoch)-determined order; the mean of each step value."""
+        batches = list(distributed.shard_batches(len(x), self.config.batch_size, epoch, self.config.seed,
+                                                 drop_last=True))  # full batches only (packing needs them)
         if self.config.max_steps_per_epoch:
-            starts = starts[:self.config.max_steps_per_epoch]
-        self.generator.train()
-        self.discriminator.train()
-        rows = [self.train_step(x[order[i:i + bs]], y[order[i:i + bs]])
-                for i in progress(starts, length=len(starts), label=label)]
+            batches = batches[:self.config.max_steps_per_epoch]
+        self.g.train()
+        self.d.train()
+        rows = [self.train_step(x[idx], y[idx]) for idx in progress(batches, length=len(batches), label=label)]
         return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
     @property
     def eval_generator(self) -> nn.Module:
         return self.ema if self.ema is not None else self.generator
 
-    # -- checkpoints -------------------------------------------------------------------------------------
-    def state(self) -> dict:
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "ema_generator": self.ema.state_dict() if self.ema is not None else None,
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state()}}
-
-    def load_state(self, ckpt: dict) -> None:
-        self.generator.load_state_dict(ckpt["generator"])
-        self.discriminator.load_state_dict(ckpt["discriminator"])
-        if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema_generator"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.opt_d.load_state_dict(ckpt["opt_d"])
-        self.noise.set_state(ckpt["rng"]["noise"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+    def modules(self) -> dict[str, nn.Module]:
+        """The networks a checkpoint keeps (unwrapped)."""
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                **({"ema_generator": self.ema} if self.ema is not None else {})}
 
 
 def train_variant(variant: str, config: GanConfig, data: dict[str, np.ndarray], classifier: nn.Module,
-                  run_dir: str | Path, resume: bool = False, log=print) -> dict:
-    """Train one variant into ``run_dir`` (checkpoint.pt, log.json, samples/); returns the final checkpoint meta."""
+                  run_dir: str | Path, log=print) -> dict:
+    """Train (or resume) one variant into ``run_dir`` (checkpoint.pt, log.json, samples/); the checkpoint
+    without weights."""
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / "checkpoint.pt"
     trainer = GanTrainer(config)
-    start_epoch, history, seconds_total, metrics = 1, {}, 0.0, {}
-    if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("variant") != variant:
-            raise ValueError(f"{ckpt_path} holds variant {ckpt.get('variant')!r}, not {variant!r}")
-        trainer.load_state(ckpt)
-        start_epoch = ckpt["epoch"] + 1
-        history, seconds_total, metrics = ckpt["metrics_by_epoch"], ckpt["train_seconds"], ckpt["metrics"]
-        log(f"{variant}: resuming after epoch {ckpt['epoch']}")
-    log_file = JsonLog(run_dir / "log.json", keep_until_epoch=start_epoch - 1)
-    x = torch.as_tensor(data["x_train"]).unsqueeze(1)
-    y = torch.as_tensor(data["y_train"])
-    for epoch in range(start_epoch, config.epochs + 1):
-        t0 = time.time()
-        row = trainer.train_epoch(x, y, epoch, label=f"{variant} {epoch}/{config.epochs}")
-        seconds = time.time() - t0
-        row = {"epoch": epoch, **row, "seconds": seconds}
-        if epoch == 1 or epoch % config.eval_every == 0 or epoch == config.epochs:
-            metrics, images = evaluate(trainer.eval_generator, classifier, config)
-            history[str(epoch)] = metrics
-            row["metrics"] = {k: v for k, v in metrics.items() if k != "histogram"}
-            save_grid(images[:104] if config.conditional else images[:100], 26 if config.conditional else 10,
-                      run_dir / "samples" / f"epoch_{epoch:03d}.png")
-            log(f"{variant} epoch {epoch}: coverage {metrics['coverage']:.3f} kl {metrics['kl_uniform']:.3f} "
-                f"hq {metrics['high_quality']:.3f} label_acc {metrics['label_accuracy']}")
-        seconds_total += time.time() - t0
-        save_checkpoint({"kind": KIND, "variant": variant, "config": asdict(config), "epoch": epoch,
-                         **trainer.state(), "metrics": metrics, "metrics_by_epoch": history,
-                         "train_seconds": seconds_total}, ckpt_path)
-        log_file.append(row)
-    return {"variant": variant, "config": asdict(config), "metrics": metrics, "metrics_by_epoch": history,
-            "train_seconds": seconds_total}
+    device = distributed.current().device
+    x = torch.as_tensor(data["x_train"]).unsqueeze(1).to(device)
+    y = torch.as_tensor(data["y_train"]).to(device)
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        return trainer.train_epoch(x, y, epoch, label=f"{variant} {epoch}/{config.epochs}")
+
+    def evaluate(epoch: int) -> dict | None:
+        if not (epoch == 1 or epoch % config.eval_every == 0 or epoch == config.epochs):
+            return None
+        metrics, images = evaluate_generator(trainer.eval_generator, classifier, config)
+        save_grid(images[:104] if config.conditional else images[:100], 26 if config.conditional else 10,
+                  run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        log(f"{variant} epoch {epoch}: coverage {metrics['coverage']:.3f} kl {metrics['kl_uniform']:.3f} "
+            f"hq {metrics['high_quality']:.3f} label_acc {metrics['label_accuracy']}")
+        return metrics
+
+    trainable = Trainable(KIND, variant, config, trainer.modules(), {"opt_g": trainer.opt_g, "opt_d": trainer.opt_d},
+                          train_epoch, evaluate, generators={"noise": trainer.noise})
+    return fit(trainable, run_dir, log)
