@@ -81,21 +81,22 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap(module: torch.nn.Module, broadcast_buffers: bool = True) -> torch.nn.Module:
+def wrap(module: torch.nn.Module, sync_buffers: bool = True) -> torch.nn.Module:
     """DDP around ``module`` when distributed (gradients averaged across processes), else the module.
 
-    ``broadcast_buffers=False`` is for modules called more than once before one backward
+    ``sync_buffers=False`` is for modules called more than once before one backward
     (a GAN discriminator on real and fake batches; spectral norm's power-iteration
     vectors): rank 0's buffers broadcast in place before the second call would invalidate
-    tensors the first call saved for backward. BatchNorm statistics then stay per process;
-    rank 0's are the ones saved. (SyncBatchNorm would share them, but runs on CUDA only.)
+    tensors the first call saved for backward. Buffers are still synced once, when wrapped;
+    after that BatchNorm statistics stay per process and rank 0's are the ones saved.
+    (SyncBatchNorm would share them, but runs on CUDA only.)
     """
     processes = current()
     module = module.to(processes.device)
     if not processes.distributed:
         return module
     device_ids = [processes.local_rank] if processes.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=broadcast_buffers)
+    return DistributedDataParallel(module, device_ids=device_ids, forward_sync_buffers=sync_buffers)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

@@ -117,10 +117,9 @@ def data(data_dir, fonts, quick):
     click.echo(f"letters: {len(arrays['y_train'])} train, {len(arrays['y_val'])} validation images in {data_dir}")
 
 
-def _train_classifier(data_dir, fonts, runs, quick, threads):
+def _train_classifier(arrays, runs, quick, threads):
     set_threads(threads or default_threads())
     from edgegen.training.letters.classifier import train_classifier
-    arrays = _load_data(data_dir, fonts, quick)
     log = click.echo if distributed.current().is_main else _quiet
     with one_line_errors():
         ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier", log=log)
@@ -139,7 +138,7 @@ def _train_classifier(data_dir, fonts, runs, quick, threads):
 def classifier(data_dir, fonts, runs, quick, threads):
     """Train the letter classifier into RUNS/classifier/checkpoint.pt."""
     with distributed.session():
-        _train_classifier(data_dir, fonts, runs, quick, threads)
+        _train_classifier(_load_data(data_dir, fonts, quick), runs, quick, threads)
 
 
 @cli.command()
@@ -189,7 +188,7 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only):
         if processes.is_main:
             from edgegen.training.letters.report import contact_sheet
             contact_sheet(arrays, Path(reports) / "contact_sheet.png")
-        _train_classifier(data_dir, fonts, runs, quick, 1)
+        _train_classifier(arrays, runs, quick, 1)
         t_variants = time.time()
         if processes.distributed:
             jobs = 1

@@ -1,7 +1,7 @@
 """Letter GANs: a DCGAN-style generator and discriminator whose stabilisers are switches in one config.
 
 Every named variant is a ``GanConfig`` in ``VARIANTS``; checkpoints record the variant name and the
-full config, so ``load_generator_for_export`` rebuilds the network without any flags.
+full config, so ``load_generator`` rebuilds the network without any flags.
 The stabilisers live in the discriminator (spectral norm, minibatch discrimination, minibatch
 stddev, packing, the InfoGAN Q head) or in the training loop (feature matching, unrolling, EMA),
 so the generator stays a plain Linear + (transposed-)conv stack that exports cleanly to ONNX; its

@@ -5,7 +5,7 @@ an uninterrupted run: the data order is a function of (seed, epoch), and the noi
 torch's global RNG (dropout) are saved in every checkpoint. A NaN or exploding loss stops the run
 before the epoch's checkpoint is written, so the last good one survives.
 
-Under torchrun, G and D are DistributedDataParallel modules: D with ``broadcast_buffers=False``
+Under torchrun, G and D are DistributedDataParallel modules: D with ``sync_buffers=False``
 (it sees a real and a fake batch before one backward, see distributed.wrap), and the G step
 scores fakes with the unwrapped D, whose gradients the G step does not use.
 """
@@ -96,7 +96,7 @@ class GanTrainer:
         self.discriminator = build_discriminator(config).to(self.device)
         self.ema = make_ema(self.generator) if config.ema_decay > 0 else None
         self.g = distributed.wrap(self.generator)
-        self.d = distributed.wrap(self.discriminator, broadcast_buffers=False)
+        self.d = distributed.wrap(self.discriminator, sync_buffers=False)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
