@@ -221,3 +221,67 @@ def test_drum_unwritable_output_and_bad_note_map(models, tmp_path, out):
     (tmp_path / "map.json").write_text('{"cowbell": 56}')
     assert_clean_error(run(drumgen, ["sample", "--style", "rock", "--note-map", tmp_path / "map.json",
                                      "--out", out / "x.mid"]), "cowbell", folder=out)
+
+
+# ----------------------------------------------------------------------------- drumgen: one set of options
+
+
+def test_sample_transfer_and_play_share_one_definition_of_their_midi_options():
+    """The same flags, ranges and help on every command that turns bars into MIDI (they once drifted apart)."""
+    def midi_options(name):
+        params = {p.name: p for p in drumgen.commands[name].params}
+        return [(params[n].opts, repr(params[n].type), params[n].help) for n in
+                ("bpm", "swing", "humanize", "note_map", "models_dir")]
+
+    assert midi_options("sample") == midi_options("transfer") == midi_options("play")
+    bpm = {p.name: p for p in drumgen.commands["play"].params}["bpm"]
+    assert (bpm.type.min, bpm.type.max) == (20, 300)
+
+
+BAD_BPM_COMMANDS = {
+    "sample": ["sample", "--style", "rock"],
+    "transfer": ["transfer", "in.mid", "--to", "jazz", "--out", "x.mid"],
+    "play": ["play", "--virtual", "x", "--bars", "1"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(BAD_BPM_COMMANDS))
+@pytest.mark.parametrize("bpm", ["350", "19", "nan", "inf"])
+def test_bpm_out_of_range_or_not_finite_is_a_usage_error_on_every_command(models, command, bpm):
+    result = run(drumgen, [*BAD_BPM_COMMANDS[command], "--bpm", bpm])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--bpm'" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("option", ["--swing", "--humanize", "--complexity", "--temperature"])
+def test_sample_refuses_nan(models, out, option):
+    """click's FloatRange lets nan past its bounds; ours does not."""
+    result = run(drumgen, ["sample", "--style", "rock", option, "nan", "--out", out / "x.mid"])
+    assert result.exit_code == 2 and f"Invalid value for '{option}" in result.output and "finite" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_finite_float_range_refuses_nan_and_inf_even_without_bounds():
+    import click
+
+    from edgegen.cli.options import FiniteFloatRange
+
+    assert FiniteFloatRange(min=0).convert("1.5", None, None) == 1.5
+    for value in ("nan", "inf", float("nan")):
+        with pytest.raises(click.BadParameter, match="not a finite number"):
+            FiniteFloatRange(min=0).convert(value, None, None)
+
+
+@pytest.mark.parametrize("spelling", ["--note-map", "--map"])
+def test_sample_and_transfer_take_the_note_map_under_both_names(models, tmp_path, out, spelling):
+    from edgegen.runtime.drum_spec import INSTRUMENTS
+
+    note_map = tmp_path / "machine.json"
+    note_map.write_text(json.dumps({name: 60 + i for i, name in enumerate(INSTRUMENTS)}))
+    mapped = set(range(60, 60 + len(INSTRUMENTS)))
+    assert run(drumgen, ["sample", "--style", "rock", "--bars", 4, "--seed", 1, "--out", out / "gm.mid"]).exit_code == 0
+    for args in (["sample", "--style", "rock", "--bars", 4, "--seed", 1], ["transfer", out / "gm.mid", "--to", "jazz"]):
+        result = run(drumgen, [*args, spelling, note_map, "--out", out / "mapped.mid"])
+        assert result.exit_code == 0, result.output
+        notes = {msg.note for msg in mido.MidiFile(out / "mapped.mid") if msg.type == "note_on"}
+        assert notes and notes <= mapped, f"{args[0]} {spelling}: {notes}"

@@ -296,13 +296,10 @@ def test_bar_source_stops_promptly_while_its_thread_waits_on_a_full_queue():
 
 
 def test_live_modes_play_the_bars_drumgen_sample_writes_for_the_same_seed():
-    from types import SimpleNamespace
-
     from edgegen.runtime.drum_generator import DrumGenerator
 
     model = FakeDrumModel()
     model.prior_low = lambda z: (np.zeros((len(z), 12), np.float32), np.full((len(z), 12), -1.0, np.float32))
-    model.spec = SimpleNamespace(controls={})
     generator = object.__new__(DrumGenerator)  # the real facade around the fake model
     generator.model = model
     written = generator.evolve("jazz", 10, seed=5, every=3)

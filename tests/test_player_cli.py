@@ -336,3 +336,22 @@ def test_play_never_imports_torch():
     assert done.returncode == 0, done.stderr
     assert "Finished after 2 bars" in done.stderr
     assert [line for line in done.stdout.splitlines() if line.startswith("IMPORTED:")] == ["IMPORTED:"]
+
+
+@pytest.mark.parametrize("spelling", ["--map", "--note-map"])
+def test_play_takes_the_note_map_under_both_names_and_prints_its_seed(backend, pattern, tmp_path, spelling):
+    note_map = tmp_path / "machine.json"
+    note_map.write_text(json.dumps({"kick": 60}))
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--bars", "1", "--bpm", "300", "--seed", "7",
+                    spelling, str(note_map), "--no-realtime")
+    assert result.exit_code == 0, result.output
+    assert 60 in {m.note for _, m in backend.opened[0].sent if m.type == "note_on"}
+    assert "seed 7" in result.output
+
+
+@pytest.mark.parametrize("option, value", [("--bpm", "350"), ("--bpm", "nan"), ("--swing", "nan"),
+                                           ("--humanize", "inf")])
+def test_play_refuses_the_same_numbers_sample_refuses(backend, pattern, option, value):
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), option, value)
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert not backend.opened

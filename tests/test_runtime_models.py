@@ -125,3 +125,31 @@ def test_model_folder_comes_from_argument_then_environment_then_package(models, 
     assert models_dir() == models
     assert NAME in available_models()
     assert models_dir(models / "other") == models / "other"
+
+
+def test_sampling_defaults_come_from_drum_controls_not_the_sidecar(models):
+    """A sidecar's `controls` entry (older exports wrote one) is ignored: drum_controls alone owns the temperatures."""
+    before = DrumGenerator(models).sample("rock", bars=8, seed=3)
+    for name in ("drum_decoder", "drum_prior_low", "drum_encoder"):
+        edit_sidecar(models, lambda d: d.update(controls={"temperature_high": 9.0, "temperature_low": 9.0}),
+                     name=name)
+    generator = DrumGenerator(models)
+    assert not hasattr(generator.model.spec, "controls")
+    assert np.array_equal(generator.sample("rock", bars=8, seed=3), before)
+
+
+def test_sidecars_with_keys_the_runtime_does_not_read_still_load(models):
+    """ModelSpec reads the fields it knows: the bundled sidecars' `controls` (no longer a field) or a newer key
+    does not make a sidecar corrupt."""
+    edit_sidecar(models, lambda d: d.update(controls={"temperature_high": 0.3}, written_by_a_newer_export=1),
+                 name="drum_decoder")
+    model = OnnxModel.by_name("drum_decoder", models)
+    assert model.spec.kind == "drum_decoder" and not hasattr(model.spec, "controls")
+
+
+def test_first_line_of_an_error():
+    from edgegen.runtime.errors import first_line
+
+    assert first_line(ValueError("no such style\n  detail\n")) == "no such style"
+    assert first_line(ValueError("  \n")) == "ValueError"
+    assert first_line(OSError()) == "OSError"

@@ -1,46 +1,21 @@
 """`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch).
 
-Heavy imports happen inside the commands so `drumgen --help` is instant. The live
-commands `ports` and `play` live in edgegen/cli/drumgen_live.py and are added here
-when that module is present.
+The live commands `ports` and `play` are in edgegen/cli/drumgen_live.py; options
+the commands share are in edgegen/cli/options.py. Heavy imports happen inside
+the commands so `drumgen --help` is instant.
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import click
 
+from edgegen.cli.drumgen_live import play, ports
 from edgegen.cli.errors import FriendlyGroup
-from edgegen.runtime.drum_spec import STYLES, TRANSFER_KEEP
-
-STYLE = click.Choice(STYLES, case_sensitive=False)
-MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                      envvar="EDGEGEN_MODELS", help="Folder of NAME.onnx + NAME.onnx.json models [env EDGEGEN_MODELS; "
-                                                    "default: the models bundled with edgegen].")
-SEED = click.option("--seed", type=int, default=None, help="Random seed (default: a fresh one, printed so you can repeat it).")
-BPM = click.option("--bpm", type=click.FloatRange(20, 400), default=None, help="Tempo written to the MIDI file [default: 120].")
-SWING = click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
-                     help="Delay off-beat 16ths by swing/2 of a step (2/3 = triplet feel).")
-HUMANIZE = click.option("--humanize", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-                        help="Beat accents, velocity jitter and microtiming, 0-1.")
-NOTE_MAP = click.option("--note-map", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help='JSON {instrument: pitch} for drum machines that are not General MIDI, e.g. {"kick": 35}.')
-COMPLEXITY = click.option("--complexity", type=click.FloatRange(-1, 1), default=0.0, show_default=True,
-                          help="Fewer (-1) or more (+1) hits.")
-PNG = click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                   help="Also write a piano-roll PNG.")
-
-
-def midi_file_options(command):
-    """The options every MIDI-writing command shares: --bpm --swing --humanize --note-map --models."""
-    for option in (MODELS, NOTE_MAP, HUMANIZE, SWING, BPM):
-        command = option(command)
-    return command
-
-
-def _seed(seed: int | None) -> int:
-    return random.SystemRandom().randrange(2**31) if seed is None else seed
+from edgegen.cli.options import (BARS, CHANNEL, COMPLEXITY, DEFAULT_BPM, MODELS, PNG, SEED, STYLE_CHOICE,
+                                 FiniteFloatRange, midi_options, out_option, resolve_seed, seed_option, style_option,
+                                 to_style_option)
+from edgegen.runtime.drum_spec import TRANSFER_KEEP
 
 
 def _parse_blend(text: str) -> dict[str, float]:
@@ -65,7 +40,7 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
 
         note_map = load_note_map(note_map)
     if out is not None:
-        generator.write_midi(grids, out, bpm=bpm or 120.0, swing=swing, humanize=humanize, seed=seed,
+        generator.write_midi(grids, out, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
                              note_map=note_map)
     if png is not None:
         save_piano_roll(grids, png)
@@ -92,19 +67,18 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--style", "-s", type=STYLE, default=None, help="Style to play (required unless --blend).")
-@click.option("--bars", type=click.IntRange(1, 1024), default=1, show_default=True, help="Number of bars.")
+@style_option("Style to generate (required unless --blend).")
+@BARS
 @SEED
-@click.option("--temperature", "-t", type=click.FloatRange(0.05, 5), default=1.0, show_default=True,
+@click.option("--temperature", "-t", type=FiniteFloatRange(0.05, 5), default=1.0, show_default=True,
               help="Variety: below 1 stays close to the style's typical groove, above 1 wanders.")
 @COMPLEXITY
 @click.option("--evolve", "every", type=click.IntRange(1, 1024), default=None,
               help="Keep one groove and vary it every N bars (instead of independent bars).")
-@click.option("--morph-to", type=STYLE, default=None, help="Glide from --style to this style over the bars.")
+@click.option("--morph-to", type=STYLE_CHOICE, default=None, help="Glide from --style to this style over the bars.")
 @click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
-@midi_file_options
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="MIDI file to write (atomically). Without --out/--png the grid is printed.")
+@midi_options
+@out_option("MIDI file to write (atomically). Without --out/--png the grid is printed.", required=False)
 @PNG
 def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, bpm, swing, humanize, note_map,
            models_dir, out, png) -> None:
@@ -123,7 +97,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
         raise click.UsageError("--blend cannot be combined with --evolve or --morph-to")
     if every and morph_to:
         raise click.UsageError("choose one of --evolve and --morph-to")
-    seed = _seed(seed)
+    seed = resolve_seed(seed)
     generator = DrumGenerator(models_dir)
     if blend is not None:
         grids = generator.blend(_parse_blend(blend), bars, seed)
@@ -145,27 +119,25 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 
 @main.command()
 @click.argument("midi_in", metavar="IN.mid", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "style", type=STYLE, required=True, help="Target style.")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+@to_style_option("Target style.", required=True)
+@click.option("--strength", type=FiniteFloatRange(0, 1), default=1.0, show_default=True,
               help="shift and replace modes: how far to move toward the target style (0 = unchanged groove, "
                    "1 = all the way).")
 @click.option("--mode", type=click.Choice(["fit", "shift", "replace"]), default="fit", show_default=True,
               help="fit: the groove that sounds most like the target style while keeping your kick and snare "
                    "(see --keep); shift: move your groove by the difference between styles; replace: the target "
                    "style's typical groove.")
-@click.option("--keep", type=click.FloatRange(0, 1), default=TRANSFER_KEEP, show_default=True,
+@click.option("--keep", type=FiniteFloatRange(0, 1), default=TRANSFER_KEEP, show_default=True,
               help="fit mode: share of each bar's kick and snare hits that must stay in place "
                    "(1 = all of them; lower lets the style change more).")
-@SEED
+@seed_option(0, "Seed of the fit mode's candidates (repeatable: the same input gives the same output).")
 @COMPLEXITY
-@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
-              help="MIDI channel of the drums in IN.mid.")
-@midi_file_options
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="MIDI file to write (atomically).")
+@CHANNEL
+@midi_options
+@out_option("MIDI file to write (atomically).")
 @PNG
-def transfer(midi_in, style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map, models_dir,
-             out, png) -> None:
+def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map,
+             models_dir, out, png) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
     \b
@@ -177,20 +149,18 @@ def transfer(midi_in, style, strength, mode, keep, seed, complexity, channel, bp
 
     track = read_midi(midi_in, channel=channel - 1)
     generator = DrumGenerator(models_dir)
-    seed = 0 if seed is None else seed  # transfer is a function of the input: repeatable by default
-    grids = generator.transfer(track.grids, style.lower(), seed=seed, strength=strength, mode=mode,
+    grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
                                complexity=complexity, keep=keep)
     _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
-    click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {style})")
+    click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {to_style})")
 
 
 @main.command()
 @click.argument("midi_in", metavar="[FILE.mid]", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--style", "-s", type=STYLE, default=None, help="Show generated bars of this style instead of a file.")
-@click.option("--bars", type=click.IntRange(1, 64), default=1, show_default=True, help="Bars to generate with --style.")
+@style_option("Show generated bars of this style instead of a file.")
+@BARS
 @SEED
-@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
-              help="MIDI channel of the drums in FILE.mid.")
+@CHANNEL
 @MODELS
 def show(midi_in, style, bars, seed, channel, models_dir) -> None:
     """Print drum bars in the terminal: a MIDI file's, or freshly generated ones (--style).
@@ -212,19 +182,13 @@ def show(midi_in, style, bars, seed, channel, models_dir) -> None:
     else:
         from edgegen.runtime.drum_generator import DrumGenerator
 
-        seed = _seed(seed)
+        seed = resolve_seed(seed)
         grids = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
         click.echo(grid_text(grids, title=f"{style}, seed {seed}"))
 
 
-try:  # the live commands are their own module (and issue); drumgen works without them
-    from edgegen.cli.drumgen_live import play, ports
-
-    main.add_command(ports, "ports")
-    main.add_command(play, "play")
-except ModuleNotFoundError as missing:
-    if missing.name != "edgegen.cli.drumgen_live":
-        raise
+main.add_command(ports, "ports")
+main.add_command(play, "play")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`drumgen ports` and `drumgen play`: generated grooves, live, to a DAW or drum machine.
 
-Registered on the `drumgen` group by edgegen/cli/drumgen.py. Heavy imports
+Registered on the `drumgen` group by edgegen/cli/drumgen.py; the options `play`
+shares with `sample` and `transfer` come from edgegen/cli/options.py. Heavy imports
 (numpy, onnxruntime, mido backends) happen inside the commands, so `--help` is
 instant, and every expected failure ends as one `Error: ...` line.
 """
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import click
 
-from edgegen.runtime.drum_spec import STYLES
+from edgegen.cli.options import (CHANNEL, DEFAULT_BPM, SEED, FiniteFloatRange, midi_options, resolve_seed,
+                                 style_option, to_style_option)
+from edgegen.runtime.errors import first_line
 
 DAW_EXAMPLE = """\b
 Connecting to a DAW (Linux, JACK; ALSA, CoreMIDI and Windows MIDI work the same way):
@@ -26,11 +29,6 @@ Driving another program's input port instead:
 """
 
 
-def _fail(error: BaseException) -> click.ClickException:
-    text = str(error).strip() or type(error).__name__
-    return click.ClickException(text.splitlines()[0])
-
-
 @click.command()
 @click.option("--inputs", is_flag=True, help="List input ports instead (for `play --sync`).")
 def ports(inputs: bool) -> None:
@@ -44,7 +42,7 @@ def ports(inputs: bool) -> None:
     try:
         names = midi_ports.list_input_ports() if inputs else midi_ports.list_output_ports()
     except midi_ports.MidiPortError as error:
-        raise _fail(error) from None
+        raise click.ClickException(first_line(error)) from None
     if not names and not inputs:
         click.echo("No MIDI output ports. Make one with `drumgen play --virtual edgegen` and connect your DAW to it.",
                    err=True)
@@ -52,12 +50,12 @@ def ports(inputs: bool) -> None:
         click.echo(f"{index}: {name}")
 
 
-def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | None, models_dir: Path | None,
+def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int, models_dir: Path | None,
            pattern: Path | None):
     """The bar iterator for the chosen mode (models and files are checked here, before any port opens)."""
     import numpy as np
 
-    from edgegen.runtime import drum_controls, midi_io
+    from edgegen.runtime import midi_io
     from edgegen.runtime.live import bar_source
 
     if pattern is not None:
@@ -68,57 +66,42 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int | 
     for name in (style, to_style):
         if name is not None:
             generator.check_style(name)
-    model = generator.model
-    tuned = model.spec.controls  # the temperatures chosen after training, as `drumgen sample` uses them
-    high = float(tuned.get("temperature_high", drum_controls.DEFAULT_TEMPERATURE_HIGH))
-    low = float(tuned.get("temperature_low", drum_controls.DEFAULT_TEMPERATURE_LOW))
-    rng = np.random.default_rng(seed)
+    model, rng = generator.model, np.random.default_rng(seed)
     if mode == "morph":
-        return bar_source.morph_grids(model, style, to_style, every, every, rng, low)
+        return bar_source.morph_grids(model, style, to_style, every, every, rng)
     if mode == "evolve":
-        return bar_source.evolve_grids(model, style, every, rng, high, low)
-    return bar_source.loop_grids(model, style, rng, high, low)
+        return bar_source.evolve_grids(model, style, every, rng)
+    return bar_source.loop_grids(model, style, rng)
 
 
 @click.command(epilog=DAW_EXAMPLE)
 @click.option("--port", "port_name", metavar="NAME", help="Play into another program's MIDI input: a name, a unique "
               "part of one, or a number from `drumgen ports`.")
 @click.option("--virtual", metavar="NAME", help="Open a MIDI output port called NAME for a DAW to connect to.")
-@click.option("--style", type=click.Choice(STYLES, case_sensitive=False), default="rock", show_default=True,
-              help="Drum style.")
-@click.option("--bpm", type=click.FloatRange(20, 300), default=120.0, show_default=True, help="Tempo, 20-300.")
-@click.option("--swing", type=click.FloatRange(0, 0.75), default=0.0, show_default=True,
-              help="Delay off-beat 16ths by SWING/2 of a step (2/3 = triplet feel), 0-0.75.")
-@click.option("--humanize", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Human feel 0-1: beat accents, velocity and timing variation (within a quarter step).")
+@style_option("Style to play.", default="rock")
+@midi_options
 @click.option("--bars", type=click.IntRange(min=1), default=None, help="Stop after N bars [default: until Ctrl-C].")
 @click.option("--mode", type=click.Choice(["loop", "evolve", "morph"]), default="loop", show_default=True,
               help="loop: repeat one bar; evolve: new variation every --every bars, same groove; "
                    "morph: glide from --style to --to over --every bars, then evolve there.")
 @click.option("--every", type=click.IntRange(min=1), default=4, show_default=True,
               help="Bars per variation (evolve) or bars of the glide (morph).")
-@click.option("--to", "to_style", type=click.Choice(STYLES, case_sensitive=False), default=None,
-              help="Target style of --mode morph.")
-@click.option("--channel", type=click.IntRange(1, 16), default=10, show_default=True,
-              help="MIDI channel 1-16 (10 = General MIDI drums).")
-@click.option("--map", "--note-map", "note_map", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help='JSON note map for a drum machine, e.g. {"kick": 36, "snare": 40}; unnamed instruments keep GM.')
+@to_style_option("Target style of --mode morph.")
+@CHANNEL
 @click.option("--clock", is_flag=True, help="Also send MIDI clock (24 per beat) with start and stop, "
               "so a DAW or drum machine can follow the tempo.")
 @click.option("--sync", metavar="PORT", help="Follow the MIDI clock of another program or device on this input "
               "port (see `drumgen ports --inputs`): start on its Start, its tempo, stop on its Stop. "
               "--bpm is then only the first guess.")
-@click.option("--seed", type=int, default=None, help="Seed for repeatable grooves [default: fresh each run].")
+@SEED
 @click.option("--pattern", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Play the bars of this MIDI file (drums quantised to 16ths, with their velocities) in a loop "
                    "instead of generating.")
-@click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="EDGEGEN_MODELS", help="Folder of exported models [env EDGEGEN_MODELS; default: bundled].")
 @click.option("--realtime/--no-realtime", default=True, show_default=True,
               help="Ask the OS for real-time scheduling priority while playing (used only if allowed).")
-@click.option("--lead-in", type=click.FloatRange(0, 30), default=0.1, hidden=True,
+@click.option("--lead-in", type=FiniteFloatRange(0, 30), default=0.1, hidden=True,
               help="Seconds between opening the port and the first beat (time to connect a listener; tests).")
-def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swing: float, humanize: float,
+def play(port_name: str | None, virtual: str | None, style: str, bpm: float | None, swing: float, humanize: float,
          bars: int | None, mode: str, every: int, to_style: str | None, channel: int, note_map: Path | None,
          clock: bool, sync: str | None, seed: int | None, pattern: Path | None, models_dir: Path | None,
          realtime: bool, lead_in: float) -> None:
@@ -133,7 +116,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
       drumgen play --virtual edgegen --style jazz --bpm 96 --swing 0.5
       drumgen play --virtual edgegen --style rock --mode evolve --every 4 --humanize 0.3
       drumgen play --virtual edgegen --style rock --mode morph --to latin --every 8 --bars 16
-      drumgen play --port 0 --pattern groove.mid --bpm 100 --map machinedrum.json --clock
+      drumgen play --port 0 --pattern groove.mid --bpm 100 --note-map machinedrum.json --clock
       drumgen play --virtual edgegen --style latin --sync "Bitwig"   # follow the DAW's clock
     """
     if (port_name is None) == (virtual is None):
@@ -144,6 +127,8 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
         raise click.UsageError("--pattern plays the file's bars; --mode and --to do not apply")
     if sync is not None and clock:
         raise click.UsageError("--sync follows another program's clock; --clock would send a second one")
+    bpm = DEFAULT_BPM if bpm is None else bpm
+    seed = resolve_seed(seed)
 
     import numpy as np
 
@@ -169,7 +154,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
         except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
             if port is not None:
                 port.close()
-            raise _fail(error) from None
+            raise click.ClickException(first_line(error)) from None
 
         rng = np.random.default_rng(seed)
 
@@ -180,8 +165,9 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
 
         config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime, lead_in=lead_in)
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
+        kind = "pattern" if pattern else mode
         timing = f"following the MIDI clock on {sync!r} (waiting for its Start)" if master else f"at {bpm:g} BPM"
-        click.echo(f"Playing {what} ({'pattern' if pattern else mode}) {timing} on MIDI port {port.name!r}, "
+        click.echo(f"Playing {what} ({kind}, seed {seed}) {timing} on MIDI port {port.name!r}, "
                    f"channel {channel}. Ctrl-C stops.", err=True)
         source = BarSource(grids, to_notes, bars=bars, realtime=realtime)
         player = Player(port, source, config, clock=master)
@@ -200,7 +186,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float, swi
                 master.source.close()
         _report(outcome, player.stats.summary(), master)
         if error is not None:
-            raise _fail(error)
+            raise click.ClickException(first_line(error))
 
 
 def _report(outcome: str, summary: dict, master) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from edgegen.runtime.errors import first_line
+
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     """The failures a user can cause. Imported late so `--help` does not pay for numpy.
@@ -20,12 +22,6 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (ModelError, OutputError, ValueError, OSError)
 
 
-def one_line(error: BaseException) -> str:
-    """The first line of an exception's message (its type name when the message is empty)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 class FriendlyGroup(click.Group):
     """A click group whose subcommands report expected errors as `Error: <one line>` (exit 1)."""
 
@@ -35,20 +31,8 @@ class FriendlyGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except ImportError as error:  # e.g. no MIDI backend library
-            raise click.ClickException(f"missing dependency: {one_line(error)}") from None
+            raise click.ClickException(f"missing dependency: {first_line(error)}") from None
         except Exception as error:
             if isinstance(error, expected_errors()):
-                raise click.ClickException(one_line(error)) from None
+                raise click.ClickException(first_line(error)) from None
             raise
-
-
-class LetterParam(click.ParamType):
-    """One letter A-Z (lower case accepted), checked before any model loads."""
-
-    name = "LETTER"
-
-    def convert(self, value, param, ctx):
-        text = str(value).strip()
-        if len(text) != 1 or not text.isascii() or not text.isalpha():
-            self.fail(f"{value!r} is not a letter A-Z", param, ctx)
-        return text.upper()

@@ -9,27 +9,8 @@ from pathlib import Path
 
 import click
 
-from edgegen.cli.errors import FriendlyGroup, LetterParam
-
-OUT = click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                   help="Output file (written atomically: complete or not at all).")
-SEED = click.option("--seed", type=int, default=0, show_default=True,
-                    help="Style seed: the same seed gives the same style (one z) for every letter.")
-MODEL = click.option("--model", default=None, metavar="NAME",
-                     help="Letter model name (see `fontgen models`); default: the bundled conditional model.")
-MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                      envvar="EDGEGEN_MODELS", help="Folder of NAME.onnx + NAME.onnx.json models [env EDGEGEN_MODELS; "
-                                                    "default: the models bundled with edgegen].")
-SCALE = click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
-                     help="Enlarge by this factor (nearest neighbour: crisp pixels).")
-INVERT = click.option("--invert", is_flag=True, help="White ink on black instead of black ink on white.")
-
-
-def image_options(command):
-    """The options every PNG-writing command shares: --seed --model --models --scale --invert --out."""
-    for option in (OUT, INVERT, SCALE, MODELS, MODEL, SEED):
-        command = option(command)
-    return command
+from edgegen.cli.errors import FriendlyGroup
+from edgegen.cli.options import IMAGE_OUT, LETTER_MODEL, MODELS, STYLE_SEED, LetterParam, image_options
 
 
 def _generator(model: str | None, models_dir: Path | None):
@@ -134,10 +115,10 @@ def interpolate(letter_a: str, letter_b: str, steps: int, seed: int, model: str 
 @main.command()
 @click.option("--n", "count", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Number of images.")
-@SEED
-@MODEL
+@STYLE_SEED
+@LETTER_MODEL
 @MODELS
-@OUT
+@IMAGE_OUT
 def sample(count: int, seed: int, model: str | None, models_dir: Path | None, out: Path) -> None:
     """Random samples, each its own style (and, for conditional models, a random letter).
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -19,7 +18,6 @@ from edgegen.runtime.drum_controls import UnknownStyleError
 from edgegen.runtime.onnx_model import ModelError, OnnxModel
 
 ENCODER, PRIOR_LOW, DECODER = "drum_encoder", "drum_prior_low", "drum_decoder"
-STYLE_CLASSIFIER = "drum_style_classifier"
 
 __all__ = ["DrumGenerator", "OnnxDrumModel", "UnknownStyleError"]
 
@@ -73,15 +71,13 @@ class OnnxDrumModel:
         return self._decoder.run(z_high=z_high, z_low=z_low)[0]
 
 
-def _temperatures(defaults: dict[str, Any], temperature: float, temperature_high: float | None,
+def _temperatures(temperature: float, temperature_high: float | None,
                   temperature_low: float | None) -> tuple[float, float]:
-    """One ``temperature`` scales both latent spreads around their tuned defaults; either can be set alone."""
+    """One ``temperature`` scales both latent spreads around drum_controls' defaults; either can be set alone."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    base_high = float(defaults.get("temperature_high", controls.DEFAULT_TEMPERATURE_HIGH))
-    base_low = float(defaults.get("temperature_low", controls.DEFAULT_TEMPERATURE_LOW))
-    high = base_high * temperature if temperature_high is None else temperature_high
-    low = base_low * temperature if temperature_low is None else temperature_low
+    high = controls.DEFAULT_TEMPERATURE_HIGH * temperature if temperature_high is None else temperature_high
+    low = controls.DEFAULT_TEMPERATURE_LOW * temperature if temperature_low is None else temperature_low
     if high < 0 or low < 0:
         raise ValueError("temperatures must not be negative")
     return high, low
@@ -117,7 +113,7 @@ class DrumGenerator:
         """``bars`` independent bars of ``style``. ``temperature`` widens (>1) or narrows (<1) the
         variety; ``complexity`` in [-1, 1] removes or adds hits."""
         _check_bars(bars)
-        high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
+        high, low = _temperatures(temperature, temperature_high, temperature_low)
         return controls.sample_style(self.model, style, bars, np.random.default_rng(seed), temperature_high=high,
                                      temperature_low=low, complexity=complexity)
 
@@ -127,7 +123,7 @@ class DrumGenerator:
         _check_bars(bars)
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
-        high, low = _temperatures(self.model.spec.controls, temperature, temperature_high, temperature_low)
+        high, low = _temperatures(temperature, temperature_high, temperature_low)
         rng = np.random.default_rng(seed)
         z_high, _ = controls.sample_latents(self.model, style, 1, rng, temperature_high=high, temperature_low=low)
         variations = controls.evolve(self.model, z_high[0], -(-bars // every), rng, temperature_low=low)
@@ -161,10 +157,6 @@ class DrumGenerator:
         return controls.interpolate(self.model, np.asarray(grid_a, np.float32), np.asarray(grid_b, np.float32),
                                     n_steps=steps, level=level)
 
-    def interpolate_styles(self, style_a: str, style_b: str, steps: int = 8, seed: int | None = None) -> np.ndarray:
-        """``steps`` bars from style a to style b (the same as :meth:`morph`)."""
-        return self.morph(style_a, style_b, steps, seed)
-
     def write_midi(self, grids: np.ndarray, path: str | os.PathLike, bpm: float = 120, swing: float = 0.0,
                    humanize: float = 0.0, seed: int | None = None,
                    note_map: dict[str, int] | str | os.PathLike | None = None) -> None:
@@ -179,8 +171,3 @@ class DrumGenerator:
             note_map = midi_io.load_note_map(note_map)
         midi_io.write_midi(Path(path), grids, bpm=bpm, swing=swing, humanize=humanize, seed=seed,
                            note_map=note_map)
-
-    def describe(self) -> dict[str, Any]:
-        """What the loaded model is: variant, latent sizes, styles, metrics."""
-        spec = self.model.spec
-        return {"variant": spec.variant, "latent": spec.latent, "styles": self.styles, "metrics": spec.metrics}

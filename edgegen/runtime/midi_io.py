@@ -29,6 +29,7 @@ from edgegen.runtime.drum_spec import (
     STEPS,
     STEPS_PER_BEAT,
 )
+from edgegen.runtime.errors import first_line
 from edgegen.runtime.files import atomic_output
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # far above any one-performance drum file; refuses junk early
@@ -66,8 +67,7 @@ def _open_midi(path: str | os.PathLike) -> mido.MidiFile:
     try:
         return mido.MidiFile(path)
     except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError...
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MidiFileError(f"{path}: not a readable MIDI file ({reason})") from None
+        raise MidiFileError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
 
 
 def _absolute_messages(midi: mido.MidiFile) -> list[tuple[int, mido.Message]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from edgegen.runtime.errors import first_line
+
 FORMAT_VERSION = 1
 """Sidecar layout version; bumped whenever a field changes meaning."""
 
@@ -81,9 +83,6 @@ class ModelSpec:
     """sha256 of NAME.onnx; a mismatch means the pair was mixed up or the file changed."""
     parity: dict[str, Any]
     """torch vs onnxruntime agreement measured at export (max abs per batch size, downstream equality)."""
-    controls: dict[str, Any] = field(default_factory=dict)
-    """Sampling defaults tuned after training (drum models): temperature_high, temperature_low,
-    decode_mode, complexity_settings, complexity_logit_shift."""
     group: str = ""
     """Models exported together from one checkpoint share it (the sha256 of that checkpoint), so
     the runtime can refuse an encoder and decoder that come from different trainings."""
@@ -118,7 +117,6 @@ class ModelSpec:
                 metrics=dict(data.get("metrics", {})),
                 onnx_sha256=str(data["onnx_sha256"]),
                 parity=dict(data.get("parity", {})),
-                controls=dict(data.get("controls", {})),
                 group=str(data.get("group", "")),
                 extra=dict(data.get("extra", {})),
             )
@@ -162,7 +160,7 @@ def read_sidecar(onnx_path: str | os.PathLike) -> ModelSpec:
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"corrupt sidecar {sidecar}: {str(error).splitlines()[0]}") from None
+        raise ModelError(f"corrupt sidecar {sidecar}: {first_line(error)}") from None
     return ModelSpec.from_json(data, sidecar)
 
 
@@ -236,5 +234,4 @@ def _open_session(path: Path):
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"corrupt model file {path}: {first_line[:200]}") from None
+        raise ModelError(f"corrupt model file {path}: {first_line(error)[:200]}") from None

@@ -20,8 +20,9 @@ from typing import Callable, Protocol
 
 import mido
 
-from edgegen.runtime.live.ports import (MidiBackendError, _backend_label, _first_line, choose_backend,
-                                        list_input_ports, quiet_native_stderr, resolve_port_name)
+from edgegen.runtime.errors import first_line
+from edgegen.runtime.live.ports import (MidiBackendError, backend_label, choose_backend, list_input_ports,
+                                        quiet_native_stderr, resolve_port_name)
 from edgegen.runtime.live.realtime import CLOCKS_PER_BEAT, Stopped
 
 START, CONTINUE, STOP, CLOCK = 0xFA, 0xFB, 0xFC, 0xF8
@@ -134,7 +135,7 @@ def open_clock_input(query: str, backend: mido.Backend | None = None):
     name = resolve_port_name(query, list_input_ports(backend), kind="input")
     if backend.name != "mido.backends.rtmidi":
         raise MidiBackendError(f"--sync needs the RtMidi backend (MIDO_BACKEND=mido.backends.rtmidi/...), "
-                               f"not {_backend_label(backend)}")
+                               f"not {backend_label(backend)}")
     try:
         import rtmidi
 
@@ -143,5 +144,5 @@ def open_clock_input(query: str, backend: mido.Backend | None = None):
             midi_in = rtmidi.MidiIn(rtapi=api, name="edgegen-sync", queue_size_limit=4096)
             midi_in.open_port(midi_in.get_ports().index(name))
     except Exception as error:
-        raise MidiBackendError(f"cannot open MIDI input {name!r}: {_first_line(error)}") from None
+        raise MidiBackendError(f"cannot open MIDI input {name!r}: {first_line(error)}") from None
     return RtMidiClockInput(midi_in)

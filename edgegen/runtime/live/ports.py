@@ -24,6 +24,8 @@ from typing import Callable, Iterator, Protocol
 
 import mido
 
+from edgegen.runtime.errors import first_line
+
 JACK_HINT = (
     "start a JACK server (`jackd -d dummy -r 48000 -p 64 &`) and set "
     "MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK, or write a file instead with "
@@ -84,12 +86,8 @@ def quiet_native_stderr() -> Iterator[list[str]]:
             lines.extend(sink.read().decode("utf-8", "replace").splitlines())
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0].rstrip(".")
-
-
-def _backend_label(backend: mido.Backend) -> str:
+def backend_label(backend: mido.Backend) -> str:
+    """How a backend is named in messages: ``mido.backends.rtmidi/UNIX_JACK``."""
     return f"{backend.name}/{backend.api}" if backend.api else backend.name
 
 
@@ -113,7 +111,7 @@ def choose_backend() -> mido.Backend:
             _list_outputs(backend)
             return backend
         except Exception as error:  # rtmidi raises SystemError/OSError, mido ImportError/ValueError
-            failures.append(f"{_backend_label(backend)}: {_first_line(error)}")
+            failures.append(f"{backend_label(backend)}: {first_line(error)}")
     raise MidiBackendError(f"no MIDI backend works ({'; '.join(failures)}); {JACK_HINT}")
 
 
@@ -123,7 +121,7 @@ def list_output_ports(backend: mido.Backend | None = None) -> list[str]:
     try:
         return _list_outputs(backend)
     except Exception as error:
-        raise MidiBackendError(f"cannot list MIDI ports with {_backend_label(backend)}: {_first_line(error)}") from None
+        raise MidiBackendError(f"cannot list MIDI ports with {backend_label(backend)}: {first_line(error)}") from None
 
 
 def list_input_ports(backend: mido.Backend | None = None) -> list[str]:
@@ -133,7 +131,7 @@ def list_input_ports(backend: mido.Backend | None = None) -> list[str]:
         with quiet_native_stderr():
             return list(backend.get_input_names())
     except Exception as error:
-        raise MidiBackendError(f"cannot list MIDI ports with {_backend_label(backend)}: {_first_line(error)}") from None
+        raise MidiBackendError(f"cannot list MIDI ports with {backend_label(backend)}: {first_line(error)}") from None
 
 
 def resolve_port_name(query: str, names: list[str], kind: str = "output") -> str:
@@ -229,7 +227,7 @@ class MidoOutputPort:
         try:
             self.port.send(message)
         except Exception as error:
-            raise PortGoneError(f"MIDI port {self.name!r} failed: {_first_line(error)}") from None
+            raise PortGoneError(f"MIDI port {self.name!r} failed: {first_line(error)}") from None
 
     def is_alive(self) -> bool:
         if self.server_watch is not None and self.server_watch.gone:
@@ -280,13 +278,13 @@ def open_output(port: str | None = None, virtual: str | None = None,
     if (port is None) == (virtual is None):
         raise ValueError("give exactly one of port and virtual")
     backend = backend or choose_backend()
-    label = _backend_label(backend)
+    label = backend_label(backend)
     if virtual is not None:
         try:
             with quiet_native_stderr():
                 opened = backend.open_output(virtual, virtual=True, client_name=virtual)
         except Exception as error:
-            raise MidiBackendError(f"cannot open virtual MIDI port {virtual!r} with {label}: {_first_line(error)}; "
+            raise MidiBackendError(f"cannot open virtual MIDI port {virtual!r} with {label}: {first_line(error)}; "
                                    f"{JACK_HINT}") from None
         return MidoOutputPort(opened, name=virtual, server_watch=_watch_server(backend, virtual))
     target = resolve_port_name(port, list_output_ports(backend))
@@ -294,7 +292,7 @@ def open_output(port: str | None = None, virtual: str | None = None,
         with quiet_native_stderr():
             opened = backend.open_output(target)
     except Exception as error:
-        raise MidiBackendError(f"cannot open MIDI port {target!r} with {label}: {_first_line(error)}") from None
+        raise MidiBackendError(f"cannot open MIDI port {target!r} with {label}: {first_line(error)}") from None
     return MidoOutputPort(opened, name=target, target=target, list_outputs=_port_lister(opened, backend),
                           server_watch=_watch_server(backend, "edgegen"))
 
