@@ -13,7 +13,7 @@ SEEDS = range(10)
 
 
 @pytest.mark.skipif(not (MODELS_DIR / f"{CLASSIFIER_MODEL}.onnx").is_file(),
-                    reason="edgegen/models has no exported models yet (the lead runs `make export` at the end)")
+                    reason="edgegen/models holds no exported models (`make export` writes them)")
 def test_rendered_letters_are_recognisable():
     generator = FontGenerator(models_dir=MODELS_DIR)
     classifier = LetterClassifier(MODELS_DIR)

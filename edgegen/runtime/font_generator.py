@@ -8,15 +8,14 @@ black ink on white for people.
 from __future__ import annotations
 
 import os
-import string
 from pathlib import Path
 
 import numpy as np
 
 from edgegen.runtime.files import atomic_output
+from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
 from edgegen.runtime.onnx_model import ModelError, OnnxModel, available_models, models_dir, read_sidecar
 
-LETTERS = string.ascii_uppercase
 DEFAULT_LETTER_MODEL = "letters_conditional_stabilised"
 """The bundled default: the conditional variant the letters study recommends (gan.DEFAULT_CONDITIONAL).
 If a models folder lacks it, the first conditional letter generator (by name) is used instead."""
@@ -103,7 +102,7 @@ class FontGenerator:
             raise UnknownLetterError("cannot draw a word of spaces only")
         z = np.repeat(self.style(seed), len(drawn), axis=0)
         images = iter(self.generate(z, drawn))
-        return np.stack([np.zeros((28, 28), np.float32) if i is None else next(images) for i in indices])
+        return np.stack([np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32) if i is None else next(images) for i in indices])
 
     def alphabet(self, seed: int | None = None) -> np.ndarray:
         """A-Z [26, 28, 28] in one style."""
@@ -142,7 +141,7 @@ class LetterClassifier:
         self.model = OnnxModel.by_name(CLASSIFIER_MODEL, models_dir)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        logits = self.model.run(image=np.asarray(images, np.float32).reshape(-1, 1, 28, 28))[0]
+        logits = self.model.run(image=np.asarray(images, np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE))[0]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

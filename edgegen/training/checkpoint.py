@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -117,6 +117,17 @@ def weights(checkpoint: dict[str, Any], *names: str) -> dict[str, torch.Tensor]:
         if checkpoint["modules"].get(name) is not None:
             return checkpoint["modules"][name]
     raise CheckpointError(f"a {checkpoint['kind']} checkpoint without {' or '.join(names)} weights")
+
+
+def load_model(path: str | os.PathLike, kind: str, build: Callable[[dict[str, Any]], torch.nn.Module],
+               *names: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a trained network from its checkpoint alone: ``build(config)``, the weights of the first of
+    ``names`` it holds, eval mode. Returns it with the checkpoint without weights."""
+    checkpoint = load_checkpoint(path, kind)
+    model = build(checkpoint["config"])
+    model.load_state_dict(weights(checkpoint, *names))
+    model.eval()
+    return model, without_weights(checkpoint)
 
 
 def without_weights(checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
 from edgegen.training import distributed
-from edgegen.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, weights, without_weights
+from edgegen.training.checkpoint import CHECKPOINT_FILE, load_model
 from edgegen.training.common import progress
 from edgegen.training.drums.corpus import Corpus, balanced_style_weights
 from edgegen.training.loop import Trainable, fit
@@ -134,11 +134,7 @@ def train_style_classifier(config: StyleClassifierConfig, variant: str, train: C
 
 def load_style_classifier(path: str | Path) -> tuple[StyleClassifier, dict[str, Any]]:
     """Rebuild a trained classifier (its best epoch) from its checkpoint, in eval mode."""
-    ckpt = load_checkpoint(path, KIND)
-    model = StyleClassifier(StyleClassifierConfig(**ckpt["config"]))
-    model.load_state_dict(weights(ckpt, "best", "model"))
-    model.eval()
-    return model, without_weights(ckpt)
+    return load_model(path, KIND, lambda config: StyleClassifier(StyleClassifierConfig(**config)), "best", "model")
 
 
 def get_classifier_config(variant: str, **overrides: Any) -> StyleClassifierConfig:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
-from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
+from edgegen.training.checkpoint import load_model
 
 KIND = "drum_vae"
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 6.0  # keeps exp() finite; posteriors never need more range
@@ -216,11 +216,7 @@ def output_temperature(config: DrumVAEConfig, progress: float) -> float:
 
 def load_vae(path: str | Path) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
     """Rebuild a trained VAE from its checkpoint (config inside), in eval mode, and the checkpoint without weights."""
-    ckpt = load_checkpoint(path, KIND)
-    model = HierarchicalDrumVAE(DrumVAEConfig(**ckpt["config"]))
-    model.load_state_dict(weights(ckpt, "model"))
-    model.eval()
-    return model, without_weights(ckpt)
+    return load_model(path, KIND, lambda config: HierarchicalDrumVAE(DrumVAEConfig(**config)), "model")
 
 
 def style_priors(model: HierarchicalDrumVAE) -> tuple[np.ndarray, np.ndarray]:

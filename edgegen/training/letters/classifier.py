@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from edgegen.training import distributed
-from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
+from edgegen.training.checkpoint import load_model
 from edgegen.training.common import progress
 from edgegen.training.loop import Trainable, fit
 
@@ -116,8 +116,4 @@ def train_classifier(data: dict[str, np.ndarray], config: ClassifierConfig, run_
 
 def load_classifier(path: str | Path) -> tuple[LetterClassifier, dict]:
     """The classifier (its best epoch) in eval mode, and its checkpoint without weights."""
-    ckpt = load_checkpoint(path, KIND)
-    model = build_classifier(ClassifierConfig(**ckpt["config"]))
-    model.load_state_dict(weights(ckpt, "best", "model"))
-    model.eval()
-    return model, without_weights(ckpt)
+    return load_model(path, KIND, lambda config: build_classifier(ClassifierConfig(**config)), "best", "model")

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from edgegen.runtime.letter_spec import N_LETTERS
-from edgegen.training.checkpoint import load_checkpoint, weights, without_weights
+from edgegen.training.checkpoint import load_model
 
 KIND = "letter_gan"
 N_CLASSES = N_LETTERS
@@ -244,8 +244,4 @@ def update_ema(ema: Generator, generator: Generator, decay: float) -> None:
 
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
     """Generator in eval mode (the EMA weights when the variant keeps them) and the checkpoint without weights."""
-    ckpt = load_checkpoint(path, KIND)
-    generator = build_generator(GanConfig(**ckpt["config"]))
-    generator.load_state_dict(weights(ckpt, "ema_generator", "generator"))
-    generator.eval()
-    return generator, without_weights(ckpt)
+    return load_model(path, KIND, lambda config: build_generator(GanConfig(**config)), "ema_generator", "generator")
