@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import stat
+import subprocess
+import sys
 
 import mido
 import numpy as np
@@ -285,3 +290,171 @@ def test_sample_and_transfer_take_the_note_map_under_both_names(models, tmp_path
         assert result.exit_code == 0, result.output
         notes = {msg.note for msg in mido.MidiFile(out / "mapped.mid") if msg.type == "note_on"}
         assert notes and notes <= mapped, f"{args[0]} {spelling}: {notes}"
+
+
+# ----------------------------------------------------------------------------- output paths
+
+
+def test_a_fifo_or_device_at_an_output_path_is_refused_and_kept(models, tmp_path, out):
+    fifo_png, fifo_npy, null = out / "q.png", out / "s.npy", out / "null.mid"
+    os.mkfifo(fifo_png)
+    os.mkfifo(fifo_npy)
+    null.symlink_to("/dev/null")
+    fifo = "it is a FIFO (named pipe), not a regular file"
+    device = "it links to /dev/null, which is a character device, not a regular file"
+    assert_clean_error(run(fontgen, ["render", "--letter", "Q", "--out", fifo_png]), f"q.png: {fifo}")
+    assert_clean_error(run(fontgen, ["sample", "--n", 4, "--out", fifo_npy]), f"s.npy: {fifo}")
+    assert_clean_error(run(drumgen, ["sample", "--style", "rock", "--out", null]), device)
+    assert run(drumgen, ["sample", "--style", "rock", "--out", tmp_path / "in.mid"]).exit_code == 0
+    assert_clean_error(run(drumgen, ["transfer", tmp_path / "in.mid", "--to", "jazz", "--out", out / "x.mid",
+                                     "--png", fifo_png]), fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo_png).st_mode) and stat.S_ISFIFO(os.lstat(fifo_npy).st_mode)
+    assert null.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert sorted(p.name for p in out.iterdir()) == ["null.mid", "q.png", "s.npy"]
+
+
+def test_an_existing_outputs_mode_and_a_symlink_to_it_are_kept(models, tmp_path, out):
+    target = tmp_path / "groove.mid"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    (out / "link.mid").symlink_to(target)
+    assert run(drumgen, ["sample", "--style", "rock", "--seed", 1, "--out", out / "link.mid"]).exit_code == 0
+    assert (out / "link.mid").is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert mido.MidiFile(target).tracks  # the file the link points to got the MIDI
+
+
+def test_drum_outputs_are_written_together_or_not_at_all(models, tmp_path, out, monkeypatch):
+    sample = ["sample", "--style", "jazz", "--seed", 1, "--out", out / "a.mid"]
+    assert_clean_error(run(drumgen, [*sample, "--png", out / "nodir" / "x.png"]), "nodir does not exist", folder=out)
+    assert_clean_error(run(drumgen, [*sample, "--png", out / "a.mid"]), "a.mid is named as two outputs", folder=out)
+    assert_clean_error(run(drumgen, [*sample, "--png", out / "sub" / ".." / "a.mid"]), folder=out)
+    assert run(drumgen, ["sample", "--style", "rock", "--out", tmp_path / "in.mid"]).exit_code == 0
+    transfer = ["transfer", tmp_path / "in.mid", "--to", "latin", "--out", out / "a.mid"]
+    assert_clean_error(run(drumgen, [*transfer, "--png", out / "nodir" / "x.png"]), "nodir", folder=out)
+
+    from PIL import Image as PILImage
+
+    def broken_save(self, fp, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    assert_clean_error(run(drumgen, [*sample, "--png", out / "x.png"]), "disk full", folder=out)
+    assert_clean_error(run(drumgen, [*transfer, "--png", out / "x.png"]), "disk full", folder=out)
+
+
+SLOW_PNG = """
+import sys, time
+from PIL import Image
+def slow_save(self, fp, *args, **kwargs):
+    print("saving", flush=True)
+    time.sleep(60)
+Image.Image.save = slow_save
+from edgegen.cli.drumgen import main
+main(sys.argv[1:], prog_name="drumgen")
+"""
+
+
+def test_sighup_while_drumgen_writes_leaves_no_file(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_PNG, "sample", "--style", "rock", "--out",
+                                str(out / "a.mid"), "--png", str(out / "a.png")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "saving\n", process.communicate(timeout=30)
+    assert len(list(out.iterdir())) == 2, "the MIDI and the PNG are being written"
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGHUP, err
+    assert list(out.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- numbers and input files
+
+
+@pytest.mark.parametrize("command, args", [
+    (fontgen, ["render", "--letter", "Q", "--out", "x.png"]),
+    (fontgen, ["sample", "--n", "2", "--out", "x.npy"]),
+    (drumgen, ["sample", "--style", "rock"]),
+    (drumgen, ["show", "--style", "rock"]),
+    (drumgen, ["transfer", "in.mid", "--to", "jazz", "--out", "x.mid"]),
+], ids=["render", "fontgen-sample", "drumgen-sample", "show", "transfer"])
+def test_a_negative_seed_is_a_usage_error_that_names_seed(models, command, args):
+    result = run(command, [*args, "--seed", "-1"])
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output
+
+
+def test_a_png_of_samples_is_limited_and_the_help_says_so(models, out):
+    result = run(fontgen, ["sample", "--n", 20000, "--out", out / "x.png"])
+    assert result.exit_code == 2 and "--n" in result.output and "at most 10,000" in result.output, result.output
+    assert list(out.iterdir()) == []
+    assert "at most 10,000" in run(fontgen, ["sample", "--help"]).output
+    assert run(fontgen, ["sample", "--n", 4, "--out", out / "x.npy"]).exit_code == 0
+
+
+def test_an_input_that_is_not_a_regular_file_says_so(models, tmp_path, out):
+    fifo = tmp_path / "in.mid"
+    os.mkfifo(fifo)
+    for args in (["show", "/dev/zero"], ["show", fifo], ["transfer", fifo, "--to", "jazz", "--out", out / "x.mid"],
+                 ["sample", "--style", "rock", "--note-map", fifo, "--out", out / "x.mid"]):
+        result = run(drumgen, args)
+        assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+        assert "no such file" not in result.output
+    assert "'/dev/zero' is a character device, not a regular file" in run(drumgen, ["show", "/dev/zero"]).output
+    assert list(out.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- Ctrl-C and imports
+
+
+def interrupted_import(*args, **kwargs):
+    """What pybind11 (onnxruntime) makes of a Ctrl-C that lands while the module initialises."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as interrupt:
+        raise ImportError("initialization failed") from interrupt
+
+
+def raises(error):
+    def fail(*args, **kwargs):
+        raise error
+    return fail
+
+
+@pytest.mark.parametrize("failure, exit_code, message", [
+    (interrupted_import, 130, None),
+    (raises(KeyboardInterrupt()), 130, None),
+    (raises(ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")), 1,
+     "Error: missing dependency: No module named 'onnxruntime'"),
+    (raises(ImportError("initialization failed", name="onnxruntime")), 1,
+     "Error: could not load the library onnxruntime: initialization failed"),
+], ids=["ctrl-c-inside-import", "ctrl-c", "module-missing", "module-broken"])
+def test_ctrl_c_exits_quietly_and_only_a_missing_module_is_a_missing_dependency(models, out, monkeypatch, failure,
+                                                                                   exit_code, message):
+    monkeypatch.setattr("edgegen.cli.fontgen._generator", failure)
+    result = run(fontgen, ["render", "--letter", "Q", "--out", out / "q.png"])
+    assert result.exit_code == exit_code, result.output
+    if message is None:
+        assert result.output == ""
+    else:
+        assert result.output.strip() == message
+    assert list(out.iterdir()) == []
+
+
+CTRL_C_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+real_import = builtins.__import__
+def interrupting_import(name, *args, **kwargs):
+    if name.startswith("onnxruntime"):
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupting_import
+from edgegen.cli.fontgen import main
+main(sys.argv[1:], prog_name="fontgen")
+"""
+
+
+def test_ctrl_c_while_a_command_starts_exits_130_without_a_message(models, out):
+    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_IMPORTING, "render", "--letter", "Q",
+                           "--out", str(out / "q.png")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and done.stderr == "" and done.stdout == "", done.stderr
+    assert list(out.iterdir()) == []

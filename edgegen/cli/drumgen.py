@@ -13,8 +13,8 @@ import click
 from edgegen.cli.drumgen_live import play, ports
 from edgegen.cli.errors import FriendlyGroup
 from edgegen.cli.options import (BARS, CHANNEL, COMPLEXITY, DEFAULT_BPM, MODELS, PNG, SEED, STYLE_CHOICE,
-                                 FiniteFloatRange, midi_options, out_option, resolve_seed, seed_option, style_option,
-                                 to_style_option)
+                                 FiniteFloatRange, InputFile, midi_options, out_option, resolve_seed, seed_option,
+                                 style_option, to_style_option)
 from edgegen.runtime.drum_spec import TRANSFER_KEEP
 
 
@@ -32,7 +32,10 @@ def _parse_blend(text: str) -> dict[str, float]:
 
 def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
                    humanize: float, seed: int, note_map: Path | None, title: str = "") -> None:
-    """MIDI and/or PNG (each atomic), or the grid on the terminal when neither is asked for."""
+    """MIDI and/or PNG, or the grid on the terminal when neither is asked for.
+
+    Called inside the command's ``all_or_none(out, png)``: both files appear together or neither does.
+    """
     from edgegen.runtime.drum_render import grid_text, save_piano_roll
 
     if note_map is not None:  # check before writing anything
@@ -46,6 +49,10 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
         save_piano_roll(grids, png)
     if out is None and png is None:
         click.echo(grid_text(grids, title=title))
+
+
+def _written(out: Path | None, png: Path | None) -> str:
+    return " and ".join(str(p) for p in (out, png) if p is not None)
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +97,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
       drumgen sample --style hiphop --complexity 0.5 --png roll.png
     """
     from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.files import all_or_none
 
     if (style is None) == (blend is None):
         raise click.UsageError("give either --style or --blend")
@@ -98,27 +106,28 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
     if every and morph_to:
         raise click.UsageError("choose one of --evolve and --morph-to")
     seed = resolve_seed(seed)
-    generator = DrumGenerator(models_dir)
-    if blend is not None:
-        grids = generator.blend(_parse_blend(blend), bars, seed)
-        what = f"blend {blend}"
-    elif morph_to is not None:
-        grids = generator.morph(style.lower(), morph_to.lower(), bars, seed)
-        what = f"{style} -> {morph_to}"
-    elif every is not None:
-        grids = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
-        what = f"{style}, new variation every {every} bars"
-    else:
-        grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
-        what = style
-    _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map, title=f"{what}, seed {seed}")
-    written = " and ".join(str(p) for p in (out, png) if p is not None)
-    if written:
-        click.echo(f"wrote {written} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
+    with all_or_none(out, png):  # both paths checked before any work
+        generator = DrumGenerator(models_dir)
+        if blend is not None:
+            grids = generator.blend(_parse_blend(blend), bars, seed)
+            what = f"blend {blend}"
+        elif morph_to is not None:
+            grids = generator.morph(style.lower(), morph_to.lower(), bars, seed)
+            what = f"{style} -> {morph_to}"
+        elif every is not None:
+            grids = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
+            what = f"{style}, new variation every {every} bars"
+        else:
+            grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
+            what = style
+        _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map,
+                       title=f"{what}, seed {seed}")
+    if out is not None or png is not None:
+        click.echo(f"wrote {_written(out, png)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
 
 
 @main.command()
-@click.argument("midi_in", metavar="IN.mid", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("midi_in", metavar="IN.mid", type=InputFile())
 @to_style_option("Target style.", required=True)
 @click.option("--strength", type=FiniteFloatRange(0, 1), default=1.0, show_default=True,
               help="shift and replace modes: how far to move toward the target style (0 = unchanged groove, "
@@ -145,18 +154,20 @@ def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel,
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
     """
     from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.files import all_or_none
     from edgegen.runtime.midi_io import read_midi
 
-    track = read_midi(midi_in, channel=channel - 1)
-    generator = DrumGenerator(models_dir)
-    grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
-                               complexity=complexity, keep=keep)
-    _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
-    click.echo(f"wrote {out} ({len(grids)} bars of {midi_in} as {to_style})")
+    with all_or_none(out, png):  # both paths checked before any work
+        track = read_midi(midi_in, channel=channel - 1)
+        generator = DrumGenerator(models_dir)
+        grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
+                                   complexity=complexity, keep=keep)
+        _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
+    click.echo(f"wrote {_written(out, png)} ({len(grids)} bars of {midi_in} as {to_style})")
 
 
 @main.command()
-@click.argument("midi_in", metavar="[FILE.mid]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("midi_in", metavar="[FILE.mid]", required=False, type=InputFile())
 @style_option("Show generated bars of this style instead of a file.")
 @BARS
 @SEED

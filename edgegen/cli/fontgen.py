@@ -13,10 +13,20 @@ from edgegen.cli.errors import FriendlyGroup
 from edgegen.cli.options import IMAGE_OUT, LETTER_MODEL, MODELS, STYLE_SEED, LetterParam, image_options
 
 
+MAX_PNG_SAMPLES = 10_000  # a 100 x 100 grid, 2800 x 2800 pixels; 1,000,000 would be about 20 GB in memory
+
+
 def _generator(model: str | None, models_dir: Path | None):
     from edgegen.runtime.font_generator import FontGenerator
 
     return FontGenerator(model, models_dir)
+
+
+def _output(out: Path):
+    """Check ``out`` before any model loads (see edgegen.runtime.files.all_or_none)."""
+    from edgegen.runtime.files import all_or_none
+
+    return all_or_none(out)
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,8 +58,9 @@ def render(letter: str, seed: int, model: str | None, models_dir: Path | None, s
     """
     from edgegen.runtime.font_generator import save_png
 
-    generator = _generator(model, models_dir)
-    save_png(generator.render(letter, seed), out, scale, invert)
+    with _output(out):
+        generator = _generator(model, models_dir)
+        save_png(generator.render(letter, seed), out, scale, invert)
     click.echo(f"wrote {out} ({letter}, seed {seed}, {generator.name})")
 
 
@@ -69,8 +80,9 @@ def word(text: str, seed: int, model: str | None, models_dir: Path | None, scale
     for ch in text:
         if ch != " ":
             letter_index(ch)  # fail on a bad character before loading the model
-    generator = _generator(model, models_dir)
-    save_png(tile(generator.word(text, seed), gap=0), out, scale, invert)
+    with _output(out):
+        generator = _generator(model, models_dir)
+        save_png(tile(generator.word(text, seed), gap=0), out, scale, invert)
     click.echo(f"wrote {out} ({text!r}, seed {seed}, {generator.name})")
 
 
@@ -87,8 +99,9 @@ def alphabet(columns: int, seed: int, model: str | None, models_dir: Path | None
     """
     from edgegen.runtime.font_generator import save_png, tile
 
-    generator = _generator(model, models_dir)
-    save_png(tile(generator.alphabet(seed), columns), out, scale, invert)
+    with _output(out):
+        generator = _generator(model, models_dir)
+        save_png(tile(generator.alphabet(seed), columns), out, scale, invert)
     click.echo(f"wrote {out} (A-Z, seed {seed}, {generator.name})")
 
 
@@ -107,14 +120,15 @@ def interpolate(letter_a: str, letter_b: str, steps: int, seed: int, model: str 
     """
     from edgegen.runtime.font_generator import save_png, tile
 
-    generator = _generator(model, models_dir)
-    save_png(tile(generator.interpolate(letter_a, letter_b, steps, seed)), out, scale, invert)
+    with _output(out):
+        generator = _generator(model, models_dir)
+        save_png(tile(generator.interpolate(letter_a, letter_b, steps, seed)), out, scale, invert)
     click.echo(f"wrote {out} ({letter_a} -> {letter_b}, {steps} steps, seed {seed}, {generator.name})")
 
 
 @main.command()
 @click.option("--n", "count", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
-              help="Number of images.")
+              help=f"Number of images (a PNG grid holds at most {MAX_PNG_SAMPLES:,}; .npy takes more).")
 @STYLE_SEED
 @LETTER_MODEL
 @MODELS
@@ -123,7 +137,7 @@ def sample(count: int, seed: int, model: str | None, models_dir: Path | None, ou
     """Random samples, each its own style (and, for conditional models, a random letter).
 
     OUT.npy gets float32 [N, 28, 28] with ink = 1 (what the metrics use); OUT.png gets a grid
-    image (black on white).
+    image (black on white) of at most 10,000 samples.
 
     \b
     Example:
@@ -134,15 +148,20 @@ def sample(count: int, seed: int, model: str | None, models_dir: Path | None, ou
     from edgegen.runtime.files import atomic_output
     from edgegen.runtime.font_generator import save_png, tile
 
-    if out.suffix.lower() not in (".npy", ".png"):
+    png = out.suffix.lower() == ".png"
+    if not png and out.suffix.lower() != ".npy":
         raise click.BadParameter(f"{out} must end in .npy or .png", param_hint="--out")
-    generator = _generator(model, models_dir)
-    images = generator.sample(count, seed)
-    if out.suffix.lower() == ".png":
-        save_png(tile(images, columns=int(np.ceil(np.sqrt(count)))), out)
-    else:
-        with atomic_output(out, suffix=".npy") as tmp:
-            np.save(tmp, images.astype(np.float32))
+    if png and count > MAX_PNG_SAMPLES:
+        raise click.BadParameter(f"a PNG grid holds at most {MAX_PNG_SAMPLES:,} images, not {count:,} "
+                                 "(write .npy for more)", param_hint="--n")
+    with _output(out):
+        generator = _generator(model, models_dir)
+        images = generator.sample(count, seed)
+        if png:
+            save_png(tile(images, columns=int(np.ceil(np.sqrt(count)))), out)
+        else:
+            with atomic_output(out, suffix=".npy") as tmp:
+                np.save(tmp, images.astype(np.float32))
     click.echo(f"wrote {out} ({count} samples, seed {seed}, {generator.name})")
 
 

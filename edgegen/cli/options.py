@@ -14,7 +14,9 @@ Only click and the drum format's constants are imported, so `--help` stays insta
 from __future__ import annotations
 
 import math
+import os
 import random
+import stat
 from pathlib import Path
 
 import click
@@ -46,6 +48,27 @@ class LetterParam(click.ParamType):
         return text.upper()
 
 
+class InputFile(click.Path):
+    """A file to read. A folder, FIFO or device is refused here, before anything opens it (reading a
+    FIFO waits for a writer for ever, /dev/zero never ends); a missing file is left to the reader,
+    whose message says what the file was for."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return path
+        if not stat.S_ISREG(mode):
+            from edgegen.runtime.files import file_kind
+
+            self.fail(f"{str(path)!r} is {file_kind(mode)}, not a regular file", param, ctx)
+        return path
+
+
 STYLE_CHOICE = click.Choice(STYLES, case_sensitive=False)
 
 # ----------------------------------------------------------------------------- both commands
@@ -56,8 +79,10 @@ MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False,
 
 
 def seed_option(default: int | None, help: str):
-    """``--seed``: an integer; what it seeds and its default depend on the command."""
-    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+    """``--seed``: an integer from 0 (numpy's generators take no negative seeds); what it seeds and
+    its default depend on the command."""
+    return click.option("--seed", type=click.IntRange(min=0), default=default, show_default=default is not None,
+                        help=help)
 
 
 def out_option(help: str, required: bool = True):
@@ -121,7 +146,7 @@ SWING = click.option("--swing", type=FiniteFloatRange(0, 0.75), default=0.0, sho
                      help="Delay off-beat 16ths by SWING/2 of a step (2/3 = triplet feel), 0-0.75.")
 HUMANIZE = click.option("--humanize", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
                         help="Human feel 0-1: beat accents, velocity and timing variation (within a quarter step).")
-NOTE_MAP = click.option("--note-map", "--map", "note_map", type=click.Path(dir_okay=False, path_type=Path),
+NOTE_MAP = click.option("--note-map", "--map", "note_map", type=InputFile(),
                         default=None, help='JSON {instrument: pitch} for drum machines that are not General MIDI, '
                                            'e.g. {"kick": 35, "snare": 40}; unnamed instruments keep GM.')
 
