@@ -13,7 +13,7 @@ from edgegen.runtime.live.bar_source import BarSource
 from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS
 from edgegen.runtime.live.ports import PortGoneError, RecordingPort
 from edgegen.runtime.live.player import Player, PlayerConfig
-from edgegen.runtime.live.realtime import Stopped, stop_on_signals
+from edgegen.runtime.live.realtime import Stopped, signals_blocked, stop_on_signals
 from player_fakes import FakeClock, FakeDrumModel, ListFeed
 
 KICK, SNARE, HAT = GM_WRITE_PITCHES["kick"], GM_WRITE_PITCHES["snare"], GM_WRITE_PITCHES["closed_hat"]
@@ -182,13 +182,25 @@ def signal_after(signum: int, sleeps: int):
     return on_sleep
 
 
-@pytest.mark.parametrize("path", ["end", "SIGINT", "SIGTERM", "exception", "port_vanishes", "keyboard_interrupt"])
-def test_every_exit_path_ends_notes_and_sends_cc123_cc120(path):
+@pytest.fixture
+def sighup_fails_the_test():
+    """Without a handler SIGHUP would end the test process itself; if playback does not catch it, fail instead."""
+    def uncaught(signum, frame):
+        raise AssertionError("SIGHUP was not caught by playback")
+
+    previous = signal.signal(signal.SIGHUP, uncaught)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("path", ["end", "SIGINT", "SIGTERM", "SIGHUP", "exception", "port_vanishes",
+                                  "keyboard_interrupt"])
+def test_every_exit_path_ends_notes_and_sends_cc123_cc120(path, sighup_fails_the_test):
     clock = FakeClock()
     bars = [[(float(s), KICK + s % 3, 100) for s in range(0, 16, 2)]] * 6
     feed = ListFeed(bars, clock, fail_at=3 if path == "exception" else None)
     port = RecordingPort(now=clock.now)
-    if path in ("SIGINT", "SIGTERM"):
+    if path in ("SIGINT", "SIGTERM", "SIGHUP"):
         clock.on_sleep = signal_after(getattr(signal, path), 20)
     if path == "port_vanishes":
         port = VanishingPort(clock.now, gone_after=40)
@@ -199,7 +211,7 @@ def test_every_exit_path_ends_notes_and_sends_cc123_cc120(path):
         clock.on_sleep = interrupt
     # a long gate keeps notes sounding at the moment playback is cut
     player = Player(port, feed, PlayerConfig(clock=True, gate_steps=1.5), clock=clock)
-    expected = {"end": None, "SIGINT": Stopped, "SIGTERM": Stopped, "exception": RuntimeError,
+    expected = {"end": None, "SIGINT": Stopped, "SIGTERM": Stopped, "SIGHUP": Stopped, "exception": RuntimeError,
                 "port_vanishes": PortGoneError, "keyboard_interrupt": KeyboardInterrupt}[path]
     with stop_on_signals():
         if expected is None:
@@ -209,7 +221,7 @@ def test_every_exit_path_ends_notes_and_sends_cc123_cc120(path):
                 player.run()
     assert_silenced(port)
     assert "stop" in [m.type for m in port.messages()], "clock stopped"
-    assert player.stats.stopped_by == {"SIGINT": "SIGINT", "SIGTERM": "SIGTERM", "end": "end",
+    assert player.stats.stopped_by == {"SIGINT": "SIGINT", "SIGTERM": "SIGTERM", "SIGHUP": "SIGHUP", "end": "end",
                                        "keyboard_interrupt": "SIGINT"}.get(path, "error")
     if path != "end":
         assert player.stats.notes < 48, "playback was cut short"
@@ -226,10 +238,17 @@ def test_a_port_that_fails_to_send_is_still_closed_and_the_error_says_so():
 
 
 def test_signals_are_restored_after_playback():
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    before = [signal.getsignal(s) for s in signals]
     with stop_on_signals():
-        assert signal.getsignal(signal.SIGTERM) is not before[0]
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+        assert all(signal.getsignal(s) is not old for s, old in zip(signals, before)), "all three are caught"
+    assert [signal.getsignal(s) for s in signals] == before
+
+
+def test_sighup_is_held_back_while_the_port_is_silenced():
+    with signals_blocked():
+        assert signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
 # --------------------------------------------------------------------------- modes and the bar thread

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from edgegen.cli.drumgen import main
 from edgegen.runtime import midi_io
 from edgegen.runtime.live import ports as midi_ports
 from edgegen.runtime.drum_spec import INSTRUMENTS
+from edgegen.runtime.live.realtime import Stopped
 
 
 class FakeMidoPort:
@@ -273,6 +275,22 @@ def test_a_failing_send_becomes_port_gone():
         port.send(mido.Message("note_on"))
 
 
+def test_a_signal_that_lands_inside_a_send_stops_playback_rather_than_failing_the_port():
+    """mido's send is Python code, so SIGHUP/SIGTERM handlers can run inside it (then exit 1, "port failed")."""
+    class Interrupted(FakeMidoPort):
+        def send(self, message):
+            raise Stopped("SIGHUP")
+
+    def list_outputs():
+        raise Stopped("SIGTERM")
+
+    port = midi_ports.MidoOutputPort(Interrupted("x"), "x", target="x", list_outputs=list_outputs, check_every=0.0)
+    with pytest.raises(Stopped, match="SIGHUP"):
+        port.send(mido.Message("note_on"))
+    with pytest.raises(Stopped, match="SIGTERM"):
+        port.is_alive()
+
+
 # --------------------------------------------------------------------------- modes with a real (tiny) ONNX model
 
 
@@ -354,4 +372,85 @@ def test_play_takes_the_note_map_under_both_names_and_prints_its_seed(backend, p
 def test_play_refuses_the_same_numbers_sample_refuses(backend, pattern, option, value):
     result = invoke("play", "--virtual", "x", "--pattern", str(pattern), option, value)
     assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert not backend.opened
+
+
+# --------------------------------------------------------------------------- signals: the terminal closing (SIGHUP) like kill
+
+
+PLAY_INTO_PRINTING_PORT = """
+import sys
+
+class Port:
+    def send(self, message): print("sent", message, flush=True)
+    def close(self): print("closed", flush=True)
+
+class Backend:
+    name, api = "fake", None
+    def get_output_names(self): return []
+    def open_output(self, name, virtual=False, client_name=None): return Port()
+
+from edgegen.runtime.live import ports as midi_ports
+midi_ports.choose_backend = Backend
+from edgegen.cli.drumgen import main
+main(sys.argv[1:], prog_name="drumgen")
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_while_playing_ends_every_note_and_sends_cc123_cc120(pattern, signum):
+    process = subprocess.Popen([sys.executable, "-c", PLAY_INTO_PRINTING_PORT, "play", "--virtual", "x", "--pattern",
+                                str(pattern), "--bpm", "60", "--lead-in", "0", "--no-realtime"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("sent note_on"):  # a note is sounding now: its note-off is half a step away
+            break
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=30)
+    lines += out.splitlines()
+    assert process.returncode == 0, err
+    assert f"Stopped by {signum.name}" in err and "Traceback" not in err
+    sent = [mido.Message.from_str(line.strip()[len("sent "):]) for line in lines if line.startswith("sent ")]
+    sounding = set()
+    for message in sent:
+        if message.type == "note_on" and message.velocity > 0:
+            sounding.add(message.note)
+        elif message.type == "note_off":
+            sounding.discard(message.note)
+    assert not sounding, f"stuck notes: {sorted(sounding)}"
+    assert [(m.control, m.channel) for m in sent[-2:] if m.type == "control_change"] == [(123, 9), (120, 9)]
+    assert lines[-1].strip() == "closed"
+
+
+def interrupted_import():
+    """What pybind11 makes of a signal that lands while a compiled module initialises."""
+    try:
+        raise Stopped("SIGINT")
+    except Stopped as stop:
+        raise ImportError("initialization failed") from stop
+
+
+def raises(error):
+    def fail():
+        raise error
+    return fail
+
+
+@pytest.mark.parametrize("failure, exit_code", [
+    (interrupted_import, 130), (raises(Stopped("SIGHUP")), 129), (raises(Stopped("SIGTERM")), 143),
+], ids=["ctrl-c-inside-import", "SIGHUP", "SIGTERM"])
+def test_a_signal_while_play_starts_exits_quietly(monkeypatch, pattern, failure, exit_code):
+    monkeypatch.setattr(midi_ports, "choose_backend", failure)
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--no-realtime")
+    assert result.exit_code == exit_code and "Error" not in result.output, result.output
+
+
+def test_a_pattern_or_note_map_that_is_not_a_regular_file_is_refused(backend, pattern, tmp_path):
+    fifo = tmp_path / "fifo.mid"
+    os.mkfifo(fifo)
+    for args in (["--pattern", str(fifo)], ["--pattern", str(pattern), "--map", str(fifo)]):
+        result = invoke("play", "--virtual", "x", *args, "--bars", "1", "--no-realtime")
+        assert result.exit_code == 2 and "is a FIFO (named pipe), not a regular file" in result.output, result.output
     assert not backend.opened

@@ -7,11 +7,13 @@ instant, and every expected failure ends as one `Error: ...` line.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from edgegen.cli.options import (CHANNEL, DEFAULT_BPM, SEED, FiniteFloatRange, midi_options, resolve_seed,
+from edgegen.cli.errors import INTERRUPTED, find_cause, import_failure
+from edgegen.cli.options import (CHANNEL, DEFAULT_BPM, SEED, FiniteFloatRange, InputFile, midi_options, resolve_seed,
                                  style_option, to_style_option)
 from edgegen.runtime.errors import first_line
 
@@ -94,7 +96,7 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int, m
               "port (see `drumgen ports --inputs`): start on its Start, its tempo, stop on its Stop. "
               "--bpm is then only the first guess.")
 @SEED
-@click.option("--pattern", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--pattern", type=InputFile(), default=None,
               help="Play the bars of this MIDI file (drums quantised to 16ths, with their velocities) in a loop "
                    "instead of generating.")
 @click.option("--realtime/--no-realtime", default=True, show_default=True,
@@ -108,7 +110,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
     """Play generated drums live to a MIDI port, in time, until --bars or Ctrl-C.
 
     Timing: every event has an absolute deadline; bars are generated ahead on
-    another thread. Ctrl-C or SIGTERM ends every sounding note and sends
+    another thread. Ctrl-C, SIGTERM or SIGHUP (the terminal closing) ends every sounding note and sends
     all-notes-off (CC 123) and all-sound-off (CC 120) before exiting.
 
     \b
@@ -149,11 +151,14 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
             port = midi_ports.open_output(port=port_name, virtual=virtual, backend=backend)
             if sync is not None:
                 master = ExternalClock(open_clock_input(sync, backend), bpm)
-        except Stopped:
-            raise SystemExit(0) from None
-        except (midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
+        except (Stopped, midi_ports.MidiPortError, ModelError, ValueError, OSError, ImportError) as error:
             if port is not None:
                 port.close()
+            stop = find_cause(error, (Stopped, KeyboardInterrupt))
+            if stop is not None:  # a signal before the first beat: end quietly, as the shell expects
+                raise SystemExit(_exit_status(stop)) from None
+            if isinstance(error, ImportError):
+                raise click.ClickException(import_failure(error)) from None
             raise click.ClickException(first_line(error)) from None
 
         rng = np.random.default_rng(seed)
@@ -167,12 +172,12 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
         kind = "pattern" if pattern else mode
         timing = f"following the MIDI clock on {sync!r} (waiting for its Start)" if master else f"at {bpm:g} BPM"
-        click.echo(f"Playing {what} ({kind}, seed {seed}) {timing} on MIDI port {port.name!r}, "
-                   f"channel {channel}. Ctrl-C stops.", err=True)
         source = BarSource(grids, to_notes, bars=bars, realtime=realtime)
         player = Player(port, source, config, clock=master)
         outcome, error = "Finished", None
         try:
+            click.echo(f"Playing {what} ({kind}, seed {seed}) {timing} on MIDI port {port.name!r}, "
+                       f"channel {channel}. Ctrl-C stops.", err=True)
             with source:
                 player.run(start=None if master is None else master.next_downbeat(config.bar_seconds))
         except Stopped as stop:
@@ -184,9 +189,19 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
         finally:
             if master is not None:
                 master.source.close()
-        _report(outcome, player.stats.summary(), master)
+            port.close()  # the player has closed it, unless a signal came before it started
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            _report(outcome, player.stats.summary(), master)
         if error is not None:
             raise click.ClickException(first_line(error))
+
+
+def _exit_status(stop: BaseException) -> int:
+    """128 + the signal that stopped start-up (a Stopped names it; KeyboardInterrupt is Ctrl-C)."""
+    import signal
+
+    signum = signal.Signals.__members__.get(getattr(stop, "reason", ""))
+    return INTERRUPTED if signum is None else 128 + signum
 
 
 def _report(outcome: str, summary: dict, master) -> None:

@@ -9,7 +9,7 @@ on another thread one bar or more ahead, so inference never holds up the clock.
 An event whose deadline has passed is sent at once and counted as late, never
 dropped.
 
-Every exit (the last bar, Ctrl-C, SIGTERM, an exception, a vanished port) goes
+Every exit (the last bar, Ctrl-C, SIGTERM, SIGHUP, an exception, a vanished port) goes
 through :meth:`Player._silence`: note-offs for sounding notes, MIDI clock stop,
 all-notes-off (CC 123) and all-sound-off (CC 120) on the channel, port closed.
 """
@@ -81,7 +81,7 @@ class PlaybackStats:
     notes: int = 0  # note-ons sent
     bars: int = 0  # bars whose events were all sent
     realtime: bool = False  # whether real-time priority was granted
-    stopped_by: str = "end"  # "end", "SIGINT", "SIGTERM", "error"
+    stopped_by: str = "end"  # "end", "SIGINT", "SIGTERM", "SIGHUP", "error"
     silenced: list[str] = field(default_factory=list)  # the messages sent by the final clean-up
 
     def record(self, lateness: float, bar: int, late_after: float) -> None:

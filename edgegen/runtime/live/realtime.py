@@ -32,8 +32,17 @@ class SystemClock:
     sleep = staticmethod(time.sleep)
 
 
-class Stopped(Exception):
-    """Playback was asked to stop (Ctrl-C or SIGTERM); ``reason`` says which."""
+# Every signal that asks playback to end: Ctrl-C, kill, and the terminal closing (SIGHUP).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(BaseException):
+    """Playback was asked to stop (Ctrl-C, SIGTERM, SIGHUP, or the master clock's Stop); ``reason`` says which.
+
+    A BaseException, like KeyboardInterrupt: a signal can land inside any Python code
+    (mido's ``send``, a backend probe), and an ``except Exception`` there must not turn
+    it into "port failed".
+    """
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -69,10 +78,12 @@ def realtime_priority(enabled: bool, priority: int = 1) -> Iterator[bool]:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn the first SIGINT or SIGTERM into :class:`Stopped` in the main thread; ignore repeats.
+    """Turn the first SIGINT, SIGTERM or SIGHUP into :class:`Stopped` in the main thread; ignore repeats.
 
-    A second Ctrl-C while the player is silencing the port must not cut the
-    clean-up short (that is how notes get stuck).
+    SIGHUP comes when the terminal running `drumgen play` closes; its default
+    action would kill the process with notes still sounding on the synth. A second
+    Ctrl-C while the player is silencing the port must not cut the clean-up short
+    (that is how notes get stuck).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -86,7 +97,7 @@ def stop_on_signals() -> Iterator[None]:
         stopping = True
         raise Stopped(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -96,11 +107,11 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_blocked() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back (they arrive afterwards) so a clean-up is never cut in half."""
+    """Hold SIGINT, SIGTERM and SIGHUP back (they arrive afterwards) so a clean-up is never cut in half."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:
