@@ -184,3 +184,42 @@ def test_evolve_and_morph(model):
 
 def test_infer_style_picks_the_nearest_prior(model):
     assert C.infer_style(model, model.style_prior_mu).tolist() == list(range(len(STYLES)))
+
+
+# ----------------------------------------------------------------------------- long inputs
+
+
+def test_fit_transfer_does_not_depend_on_how_bars_are_batched(model, monkeypatch):
+    grids = np.random.default_rng(5).random((23, STEPS, len(INSTRUMENTS))) < 0.2
+    results = []
+    for batch in (1, 5, 16, 1000):
+        monkeypatch.setattr(C, "TRANSFER_BATCH_BARS", batch)
+        z_high, z_low = C.transfer_latents(model, grids, "jazz", rng=np.random.default_rng(2))
+        results.append((z_high, z_low, C.transfer(model, grids, "jazz", rng=np.random.default_rng(2))))
+    for other in results[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(results[0], other))
+
+
+class CheapDrumModel(LinearDrumModel):
+    """LinearDrumModel with a fixed linear encoder (no least squares), so long inputs are cheap."""
+
+    def encode(self, x):
+        z = (np.asarray(x, np.float32).reshape(len(x), -1) @ self.weight.T[:, :16] * 0.01).astype(np.float32)
+        return z[:, :4], z[:, :4], z[:, 4:], z[:, 4:]
+
+
+def test_fit_transfer_memory_is_flat_in_the_number_of_bars():
+    """128 candidates per bar were decoded in one batch: 2,048 bars held ~0.5 GB of numpy arrays."""
+    import tracemalloc
+
+    model = CheapDrumModel()
+    peaks = []
+    for bars in (64, 2048):
+        grids = np.random.default_rng(0).random((bars, STEPS, len(INSTRUMENTS))) < 0.2
+        tracemalloc.start()
+        try:
+            C.transfer(model, grids, "rock", rng=np.random.default_rng(0))
+            peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] < peaks[0] + 4, peaks  # the input, latents and output grow; the decoding does not

@@ -1,15 +1,22 @@
 """MIDI <-> grid: round trips, GM mapping, swing/humanise timing, and clear errors for bad files."""
 from __future__ import annotations
 
+import io
 import json
+import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import mido
+from mido.midifiles.meta import encode_variable_int
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgegen.runtime import midi_io
 from edgegen.runtime.drum_spec import DRUM_CHANNEL, GM_READ_PITCHES, GM_WRITE_PITCHES, INSTRUMENTS, STEPS
 from edgegen.runtime.files import OutputError
 from edgegen.runtime.midi_io import (
@@ -240,3 +247,115 @@ def test_fuzzed_midi_bytes_raise_only_our_error(tmp_path, source, mutations, cut
     except MidiFileError:
         return
     assert track.grids.shape[1:] == (STEPS, len(INSTRUMENTS)) and track.grids.any()
+
+
+# ----------------------------------------------------------------------------- input limits and what they cost
+
+
+def _smf(track: bytes, ticks_per_beat: int = 480) -> bytes:
+    """A type-0 Standard MIDI File around raw track bytes."""
+    return b"MThd" + struct.pack(">LhhH", 6, 0, 1, ticks_per_beat) + b"MTrk" + struct.pack(">L", len(track)) + track
+
+
+END_OF_TRACK = b"\x00\xff\x2f\x00"
+
+
+def _kick_at_bar(bar: int) -> bytes:
+    """33 bytes: one kick at the start of ``bar`` (480 ticks per beat)."""
+    return _smf(bytes(encode_variable_int(bar * STEPS * 120)) + b"\x99\x24\x64" + END_OF_TRACK)
+
+
+def test_a_tiny_file_cannot_ask_for_more_bars_than_the_limit(tmp_path):
+    last = tmp_path / "last.mid"
+    last.write_bytes(_kick_at_bar(midi_io.MAX_BARS - 1))
+    assert read_midi(last).grids.shape == (midi_io.MAX_BARS, STEPS, len(INSTRUMENTS))
+    far = tmp_path / "far.mid"
+    far.write_bytes(_kick_at_bar(9_999))
+    assert len(far.read_bytes()) < 40
+    with pytest.raises(MidiFileError) as info:
+        read_midi(far)
+    assert str(info.value) == f"{far}: 10,000 bars is more than the 2,048 a drum file may have"
+
+
+def test_events_are_counted_on_the_bytes_and_refused_before_mido_builds_them(tmp_path):
+    path = tmp_path / "many.mid"
+    # running status: 3 bytes per kick, so the byte limit alone would let 700,000 events through
+    path.write_bytes(_smf(b"\x00\x99\x24\x64" + b"\x00\x24\x64" * midi_io.MAX_EVENTS + END_OF_TRACK))
+    assert path.stat().st_size < midi_io.MAX_FILE_BYTES
+    probe = ("import resource, sys\n"
+             "from edgegen.runtime.midi_io import MidiFileError, read_midi\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n    read_midi(sys.argv[1])\nexcept MidiFileError as error:\n    print(error)\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n")
+    message, grown_mb = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+                                       check=True).stdout.splitlines()
+    assert message == f"{path}: more than 600,000 MIDI events is too many for a drum file"
+    assert float(grown_mb) < 20  # the bytes, not ~250 bytes of mido objects per event (150 MB)
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "big.mid"
+    path.write_bytes(_kick_at_bar(0).ljust(midi_io.MAX_FILE_BYTES + 1, b"\0"))  # mido ignores bytes after the tracks
+    with pytest.raises(MidiFileError) as info:
+        read_midi(path)
+    assert str(info.value) == f"{path}: 2,097,153 bytes is more than the 2,097,152 allowed"
+
+
+def test_devices_pipes_and_folders_are_refused_without_reading(tmp_path):
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)  # opening a pipe without a writer would block for ever
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises(MidiFileError) as info:
+            read_midi(path)
+        assert str(info.value) == f"{path}: not a regular file (a folder, device or pipe)"
+
+
+def test_count_events_agrees_with_mido_on_real_files():
+    for path in GMD_FILES:
+        data = path.read_bytes()
+        assert midi_io.count_events(data, stop_after=10**9) == sum(len(t) for t in mido.MidiFile(path).tracks)
+
+
+def test_written_bytes_are_those_mido_writes_for_the_same_messages():
+    """midi_bytes encodes without mido objects; mido re-saving the parsed file gives the same bytes."""
+    grids = _every_cell_grids()
+    velocities = np.where(grids, np.random.default_rng(2).integers(1, 128, grids.shape), 0).astype(np.uint8)
+    for options in ({}, {"humanize": 1.0, "seed": 4, "swing": 0.5}, {"velocities": velocities, "ticks_per_beat": 1}):
+        data = midi_io.midi_bytes(grids, **options)
+        again = io.BytesIO()
+        mido.MidiFile(file=io.BytesIO(data)).save(file=again)
+        assert again.getvalue() == data, options
+
+
+def _peak_rss_mb(*args: str) -> tuple[int, str, float]:
+    """(exit code, stderr, peak RSS in MB) of `drumgen ARGS` in a fresh process (a fresh parent, so
+    RUSAGE_CHILDREN sees that one child and not the test session's earlier ones)."""
+    probe = ("import resource, subprocess, sys\n"
+             "r = subprocess.run([sys.executable, '-c', 'from edgegen.cli.drumgen import main; main()'] + sys.argv[1:],"
+             " capture_output=True, text=True)\n"
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+             "sys.stdout.write(r.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True).stdout
+    head, _, stderr = out.partition("\n")
+    code, kilobytes = head.split()
+    return int(code), stderr, int(kilobytes) / 1024
+
+
+MEMORY_BOUND_MB = 300  # what README promises for any accepted input (measured: show ~160 MB, transfer ~230 MB)
+
+
+def test_the_largest_accepted_file_stays_under_the_memory_bound(tmp_path):
+    """A file at the bar limit with nearly the most events: `show`, and fit `transfer` (128 candidates
+    decoded per bar, and the tiny models' dense output is about the longest file to write)."""
+    from tiny_runs import exported_models
+
+    path = tmp_path / "long.mid"
+    write_midi(path, np.ones((midi_io.MAX_BARS, STEPS, len(INSTRUMENTS)), bool))  # every cell: the most events
+    assert midi_io.MAX_BARS * STEPS * len(INSTRUMENTS) * 2 > 0.98 * midi_io.MAX_EVENTS
+    out = tmp_path / "out.mid"
+    for args in (["show", str(path)],
+                 ["transfer", str(path), "--to", "rock", "--out", str(out), "--models", str(exported_models()[1])]):
+        code, stderr, peak = _peak_rss_mb(*args)
+        assert code == 0, stderr
+        assert peak < MEMORY_BOUND_MB, (args[0], peak)
+    assert out.read_bytes().startswith(b"MThd")

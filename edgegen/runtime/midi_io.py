@@ -12,11 +12,12 @@ live player use, so a file and a live performance of the same bar agree.
 """
 from __future__ import annotations
 
-import json
+import io
 import math
 import os
+import struct
+from array import array
 from dataclasses import dataclass
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -30,11 +31,25 @@ from edgegen.runtime.drum_spec import (
     STEPS_PER_BEAT,
 )
 from edgegen.runtime.errors import first_line
-from edgegen.runtime.files import atomic_output
+from edgegen.runtime.files import atomic_write_bytes
+from edgegen.runtime.input_files import InputError, read_bounded, read_json
 
-MAX_FILE_BYTES = 16 * 1024 * 1024  # far above any one-performance drum file; refuses junk early
-MAX_BARS = 10_000  # a 4/4 piece longer than this is not a groove; protects memory on odd files
+# Limits on a MIDI file we read, checked before the work they bound. Any file within them costs
+# `drumgen show` and `drumgen transfer` under 300 MB and seconds of CPU (measured at the limits: ~200 MB
+# and ~250 MB; tests/test_midi_io.py holds them to the bound).
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Bytes per file: 13 times the largest Groove MIDI Dataset file (155 KB); checked before parsing."""
+MAX_EVENTS = 600_000
+"""MIDI events (messages) per file, counted on the raw bytes before mido builds ~250 bytes of objects
+per event: 14 times GMD's largest file (42,242), and room for the densest file edgegen writes
+(MAX_BARS bars with every cell a hit: 589,827 events, 1.8 MB)."""
+MAX_BARS = 2048
+"""Bars per file: over an hour of 4/4 at 120 BPM, 3 times GMD's longest performance (639 bars).
+"fit" transfer decodes bars in batches, so its memory does not grow with this; its time does."""
+MAX_NOTE_MAP_BYTES = 64 * 1024
+"""A note map is a dozen entries; anything larger is not one."""
 MAX_SWING = 0.75
+MIN_BPM, MAX_BPM = 4.0, 1000.0  # a MIDI tempo holds at most 16.7 s per beat (3.6 BPM)
 DEFAULT_VELOCITY = 100
 NOTE_LENGTH_STEPS = 0.5  # drums ignore note length; half a 16th keeps note-offs inside the cell
 
@@ -57,29 +72,85 @@ class DrumTrack:
 
 
 def _open_midi(path: str | os.PathLike) -> mido.MidiFile:
-    """Parse with mido, turning every way a file can be broken into one MidiFileError."""
-    path = Path(path)
-    if not path.is_file():
-        raise MidiFileError(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MidiFileError(f"{path}: {size} bytes is too large for a drum MIDI file")
+    """Parse with mido within the limits above, turning every way a file can be broken into one MidiFileError."""
     try:
-        return mido.MidiFile(path)
+        data = read_bounded(path, MAX_FILE_BYTES)
+    except InputError as error:
+        raise MidiFileError(f"{path}: {error}") from None
+    if count_events(data, stop_after=MAX_EVENTS) > MAX_EVENTS:
+        raise MidiFileError(f"{path}: more than {MAX_EVENTS:,} MIDI events is too many for a drum file")
+    try:
+        return mido.MidiFile(file=io.BytesIO(data))
     except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError...
         raise MidiFileError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
 
 
-def _absolute_messages(midi: mido.MidiFile) -> list[tuple[int, mido.Message]]:
-    """All messages of all tracks with absolute tick times (tracks run in parallel, as in type 1)."""
-    events = []
-    for track in midi.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            events.append((tick, msg))
-    events.sort(key=lambda pair: pair[0])
-    return events
+# Length in bytes, status byte included, of each message mido reads from a track (its SPEC_BY_STATUS).
+_MESSAGE_BYTES = {**{status: 3 for status in range(0x80, 0xF0)}, **{status: 2 for status in range(0xC0, 0xE0)},
+                  0xF1: 2, 0xF2: 3, 0xF3: 2, 0xF6: 1, 0xF8: 1, 0xFA: 1, 0xFB: 1, 0xFC: 1, 0xFE: 1}
+_SYSEX = (0xF0, 0xF7)
+
+
+def count_events(data: bytes, stop_after: int) -> int:
+    """The number of events mido reads from Standard MIDI File bytes; counting stops past ``stop_after``.
+
+    Steps through the track chunks exactly as mido's reader does (delta times, running status,
+    meta and sysex lengths) without building messages, so a file of a million tiny events is
+    refused in a fraction of a second instead of costing a gigabyte. Where the bytes stop making
+    sense it stops counting: mido fails at that same point (it reads the events before it, which
+    are counted).
+    """
+    end, count = len(data), 0
+
+    def varint(pos: int) -> tuple[int, int]:  # mido reads variable-length numbers of any length
+        value = 0
+        while True:
+            byte = data[pos]  # IndexError at the end of the data
+            pos += 1
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                return value, pos
+
+    try:
+        if data[:4] != b"MThd" or end < 14:
+            return 0
+        tracks = int.from_bytes(data[10:12], "big", signed=True)
+        pos = 8 + int.from_bytes(data[4:8], "big")
+        for _ in range(tracks):
+            if data[pos:pos + 4] != b"MTrk" or pos + 8 > end:
+                return count
+            size, pos = int.from_bytes(data[pos + 4:pos + 8], "big"), pos + 8
+            start, status = pos, None
+            while pos - start != size:  # as mido: past a chunk's end it reads on, to fail at the end of the file
+                while data[pos] >= 0x80:  # the delta time (its value does not matter here)
+                    pos += 1
+                byte = data[pos + 1]
+                pos += 1
+                if byte < 0x80:  # running status: this is already the first data byte
+                    if status is None:
+                        return count
+                    pos += 1
+                    if status in _SYSEX:
+                        length, pos = varint(pos)
+                        pos += length
+                    else:
+                        pos += max(_MESSAGE_BYTES[status] - 2, 0)
+                elif byte == 0xFF:  # meta: type, length, data; leaves the running status alone
+                    length, pos = varint(pos + 2)
+                    pos += length
+                elif byte in _SYSEX:
+                    status = byte
+                    length, pos = varint(pos + 1)
+                    pos += length
+                else:
+                    status = byte
+                    pos += _MESSAGE_BYTES[byte]
+                count += 1
+                if count > stop_after or pos > end:
+                    return count
+    except (IndexError, KeyError):  # truncated, or a status byte mido does not know either
+        pass
+    return count
 
 
 def read_midi(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> DrumTrack:
@@ -88,44 +159,56 @@ def read_midi(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> Dr
     ``channel`` is the mido channel to read (9 = GM drums); None reads every
     channel, for files that put drums elsewhere. Notes on pitches outside the
     GM drum map are ignored. Raises MidiFileError for unreadable files, files
-    without drum notes and time signatures other than 4/4.
+    without drum notes and time signatures other than 4/4, and files beyond the
+    limits above (MAX_FILE_BYTES, MAX_EVENTS, MAX_BARS).
+
+    Tracks run in parallel (as in type 1). Each is read on its own, keeping only
+    onsets in compact arrays: where several tempos or time signatures compete,
+    the earliest wins (ties: the earlier track, then the earlier message).
     """
     midi = _open_midi(path)
     ticks_per_beat = midi.ticks_per_beat
     if not isinstance(ticks_per_beat, int) or ticks_per_beat <= 0:
         raise MidiFileError(f"{path}: unsupported time division {ticks_per_beat!r} (SMPTE timing?)")
-    events = _absolute_messages(midi)
 
-    tempo = None
-    onsets: list[tuple[int, int, int]] = []  # (tick, instrument, velocity)
+    tempo = signature = None  # ((tick, track, index), value) of the earliest set_tempo / time signature not 4/4
+    onset_ticks, onset_cells = array("q"), array("H")  # per onset: tick; instrument << 8 | velocity
     end_tick = 0
-    for tick, msg in events:
+    for track_index, track in enumerate(midi.tracks):
+        tick = 0
+        for index, msg in enumerate(track):
+            tick += msg.time
+            if msg.type == "note_on":
+                if msg.velocity > 0 and (channel is None or msg.channel == channel):
+                    instrument = PITCH_TO_INSTRUMENT.get(msg.note)
+                    if instrument is not None:
+                        onset_ticks.append(tick)
+                        onset_cells.append(instrument << 8 | msg.velocity)
+            elif msg.type == "set_tempo":
+                if tempo is None or (tick, track_index, index) < tempo[0]:
+                    tempo = ((tick, track_index, index), msg.tempo)
+            elif msg.type == "time_signature" and (msg.numerator, msg.denominator) != (4, 4):
+                if signature is None or (tick, track_index, index) < signature[0]:
+                    signature = ((tick, track_index, index), f"{msg.numerator}/{msg.denominator}")
         end_tick = max(end_tick, tick)
-        if msg.type == "time_signature" and (msg.numerator, msg.denominator) != (4, 4):
-            raise MidiFileError(
-                f"{path}: time signature {msg.numerator}/{msg.denominator}; only 4/4 bars are supported"
-            )
-        if msg.type == "set_tempo" and tempo is None:
-            tempo = msg.tempo
-        if msg.type == "note_on" and msg.velocity > 0 and (channel is None or msg.channel == channel):
-            instrument = PITCH_TO_INSTRUMENT.get(msg.note)
-            if instrument is not None:
-                onsets.append((tick, instrument, msg.velocity))
-    if not onsets:
+        midi.tracks[track_index] = mido.MidiTrack()  # done with its messages: free them now
+    if signature is not None:
+        raise MidiFileError(f"{path}: time signature {signature[1]}; only 4/4 bars are supported")
+    if not onset_ticks:
         where = "any channel" if channel is None else f"channel {channel + 1}"
         raise MidiFileError(f"{path}: no drum notes on {where}")
 
     ticks_per_step = ticks_per_beat / STEPS_PER_BEAT
-    steps = [(int(math.floor(tick / ticks_per_step + 0.5)), inst, vel) for tick, inst, vel in onsets]
-    last_bar = max(step for step, _, _ in steps) // STEPS
+    # nearest 16th, ties up; float64 as the scalar formula floor(tick / ticks_per_step + 0.5) gives
+    steps = np.floor(np.frombuffer(onset_ticks, np.int64) / ticks_per_step + 0.5).astype(np.int64)
+    last_bar = int(steps.max()) // STEPS
     n_bars = max(last_bar + 1, int(end_tick // (ticks_per_step * STEPS)))
     if n_bars > MAX_BARS:
-        raise MidiFileError(f"{path}: {n_bars} bars is too long for a drum file")
+        raise MidiFileError(f"{path}: {n_bars:,} bars is more than the {MAX_BARS:,} a drum file may have")
+    cells = np.frombuffer(onset_cells, np.uint16)
     velocities = np.zeros((n_bars, STEPS, len(INSTRUMENTS)), dtype=np.uint8)
-    for step, inst, vel in steps:
-        bar, cell = divmod(step, STEPS)
-        velocities[bar, cell, inst] = max(velocities[bar, cell, inst], vel)
-    bpm = float(mido.tempo2bpm(tempo)) if tempo else 120.0
+    np.maximum.at(velocities, (steps // STEPS, steps % STEPS, cells >> 8), (cells & 0xFF).astype(np.uint8))
+    bpm = float(mido.tempo2bpm(tempo[1])) if tempo and tempo[1] else 120.0
     return DrumTrack(grids=velocities > 0, velocities=velocities, bpm=bpm, ticks_per_beat=ticks_per_beat)
 
 
@@ -139,13 +222,12 @@ def read_grids(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> n
 
 def load_note_map(path: str | os.PathLike) -> dict[str, int]:
     """Read a user's JSON map {instrument_name: pitch}; classes it leaves out keep their GM pitch."""
-    path = Path(path)
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MidiFileError(f"{path}: no such note map file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MidiFileError(f"{path}: not a JSON note map ({exc})") from None
+        raw = read_json(path, MAX_NOTE_MAP_BYTES)
+    except InputError as error:
+        if str(error) == "no such file":
+            raise MidiFileError(f"{path}: no such note map file") from None
+        raise MidiFileError(f"{path}: not a JSON note map ({error})") from None
     return check_note_map(raw, source=str(path))
 
 
@@ -227,7 +309,7 @@ def bar_events(
     return events
 
 
-def grids_to_midi(
+def midi_bytes(
     grids: np.ndarray,
     bpm: float = 120.0,
     velocities: np.ndarray | None = None,
@@ -236,46 +318,74 @@ def grids_to_midi(
     seed: int | None = None,
     note_map: dict[str, int] | None = None,
     ticks_per_beat: int = 480,
-) -> mido.MidiFile:
-    """Build a type-0 MIDI file of the bars [n_bars, 16, 9] on channel 10 (see :func:`bar_events`)."""
+) -> bytes:
+    """A type-0 Standard MIDI File of the bars [n_bars, 16, 9] on channel 10 (see :func:`bar_events`).
+
+    Encoded here, byte for byte as mido writes it (running status included), because mido's
+    message objects cost ~250 bytes each: a long file of dense bars took 4 of them per note,
+    hundreds of MB; this takes 10 bytes per note.
+    """
     grids = np.asarray(grids, dtype=bool)
     if grids.ndim == 2:
         grids = grids[None]
     if grids.ndim != 3 or grids.shape[1:] != (STEPS, len(INSTRUMENTS)):
         raise ValueError(f"grids must have shape (n_bars, {STEPS}, {len(INSTRUMENTS)}), got {grids.shape}")
-    if not (math.isfinite(bpm) and 1.0 <= bpm <= 1000.0):
-        raise ValueError(f"bpm must be between 1 and 1000, got {bpm}")
+    if not (math.isfinite(bpm) and MIN_BPM <= bpm <= MAX_BPM):
+        raise ValueError(f"bpm must be between {MIN_BPM:g} and {MAX_BPM:g}, got {bpm}")
+    if not 1 <= ticks_per_beat <= 0x7FFF:
+        raise ValueError(f"ticks_per_beat must be between 1 and 32767, got {ticks_per_beat}")
     if velocities is not None:
         velocities = np.asarray(velocities).reshape(grids.shape)
     rng = np.random.default_rng(seed)
     ticks_per_step = ticks_per_beat / STEPS_PER_BEAT
     note_ticks = max(1, int(ticks_per_step * NOTE_LENGTH_STEPS))
 
-    timed: list[tuple[int, int, mido.Message]] = []  # (tick, order, message); note-offs sort first
+    # per note-on and note-off: 2 * tick + (1 for on, 0 for off), so note-offs sort first at equal ticks
+    keys, notes = array("q"), array("H")  # and pitch << 8 | velocity
     for bar, grid in enumerate(grids):
         bar_vel = None if velocities is None else velocities[bar]
         for time, pitch, velocity in bar_events(grid, bar_vel, swing, humanize, rng, note_map):
             start = int(round((bar * STEPS + time) * ticks_per_step))
-            timed.append((start, 1, mido.Message("note_on", channel=DRUM_CHANNEL, note=pitch, velocity=velocity)))
-            timed.append((start + note_ticks, 0, mido.Message("note_off", channel=DRUM_CHANNEL, note=pitch, velocity=0)))
-    timed.sort(key=lambda t: (t[0], t[1]))
+            keys.extend((2 * start + 1, 2 * (start + note_ticks)))
+            notes.extend((pitch << 8 | velocity, pitch << 8))
+    keys_np, notes_np = np.frombuffer(keys, np.int64), np.frombuffer(notes, np.uint16)
+    order = np.argsort(keys_np, kind="stable")  # equal keys stay in the order written
 
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
-    now = 0
-    for tick, _, msg in timed:
-        track.append(msg.copy(time=tick - now))
-        now = tick
+    track = bytearray(b"\x00\xff\x58\x04\x04\x02\x18\x08")  # time 0: 4/4 (24 clocks per click, 8 32nds per beat)
+    track += b"\x00\xff\x51\x03" + mido.bpm2tempo(bpm).to_bytes(3, "big")  # time 0: set_tempo
+    now, running = 0, None
+    for first in range(0, len(order), 4096):  # Python ints for a slice at a time
+        part = order[first:first + 4096]
+        for key, note in zip(keys_np[part].tolist(), notes_np[part].tolist()):
+            tick = key >> 1
+            status = (0x90 if key & 1 else 0x80) | DRUM_CHANNEL
+            track += _variable_int(tick - now)
+            if status != running:
+                track.append(status)
+                running = status
+            track += bytes((note >> 8, note & 0xFF))
+            now = tick
     end = max(now, int(round(len(grids) * STEPS * ticks_per_step)))
-    track.append(mido.MetaMessage("end_of_track", time=end - now))
-    midi = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
-    midi.tracks.append(track)
-    return midi
+    track += _variable_int(end - now) + b"\xff\x2f\x00"  # end_of_track
+    header = struct.pack(">LhhH", 6, 0, 1, ticks_per_beat)  # 6 bytes: type 0, one track, resolution
+    return b"MThd" + header + b"MTrk" + struct.pack(">L", len(track)) + bytes(track)
+
+
+def _variable_int(value: int) -> bytes:
+    """MIDI's variable-length quantity: 7 bits per byte, most significant first, high bit on all but the last."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def grids_to_midi(grids: np.ndarray, **options) -> mido.MidiFile:
+    """:func:`midi_bytes` as a mido.MidiFile, for inspection."""
+    return mido.MidiFile(file=io.BytesIO(midi_bytes(grids, **options)))
 
 
 def write_midi(path: str | os.PathLike, grids: np.ndarray, **options) -> None:
-    """Write bars to ``path`` atomically (no partial file on error); options as :func:`grids_to_midi`."""
-    midi = grids_to_midi(grids, **options)
-    with atomic_output(path, suffix=".mid") as tmp:
-        midi.save(tmp)
+    """Write bars to ``path`` atomically (no partial file on error); options as :func:`midi_bytes`."""
+    atomic_write_bytes(path, midi_bytes(grids, **options))

@@ -1,0 +1,101 @@
+"""Reading the files others hand us (MIDI files, note maps, model sidecars) within fixed bounds.
+
+A file given by a user or found in a models folder may be huge, endless (a
+device or a pipe), nested a million levels deep or full of NaN. Each reader
+here refuses such a file with an :class:`InputError` of one line *before*
+memory or time is spent on it; the caller prefixes the path and turns it into
+its own error type (MidiFileError, ModelError).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+from pathlib import Path
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays/objects a JSON document may have; sidecars need 4 and note maps 1.
+Python's parser recurses per level and dies of RecursionError near 1,000."""
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # strings (skipped whole) and brackets
+
+
+class InputError(ValueError):
+    """A file we will not read; the message is one line without the path (the caller adds it)."""
+
+
+def read_bounded(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; InputError otherwise.
+
+    Devices, pipes and folders are refused without opening them (reading /dev/zero never ends,
+    opening a pipe with no writer blocks); the size is checked again on the bytes read, so a file
+    that grows meanwhile cannot slip past the bound.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or type(error).__name__}") from None
+    if not stat.S_ISREG(mode):
+        raise InputError("not a regular file (a folder, device or pipe)")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or type(error).__name__}") from None
+    if len(data) > max_bytes:
+        size = max(len(data), path.stat().st_size)
+        raise InputError(f"{size:,} bytes is more than the {max_bytes:,} allowed")
+    return data
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> float:
+    raise InputError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InputError(f"{text} is out of the range of a float")
+    return value
+
+
+def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """Strict JSON: UTF-8, nesting at most ``max_depth`` deep, every number finite (no NaN,
+    Infinity or 1e999), integers of at most 4,300 digits. InputError (one line) otherwise."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {error.start})") from None
+    if json_depth(text) > max_depth:
+        raise InputError(f"JSON nested more than {max_depth} levels deep")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except InputError:
+        raise
+    except json.JSONDecodeError as error:
+        raise InputError(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except (ValueError, RecursionError) as error:  # an integer of more than 4,300 digits; a depth we missed
+        raise InputError(f"not valid JSON ({type(error).__name__})") from None
+
+
+def read_json(path: str | os.PathLike, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """:func:`read_bounded` then :func:`parse_json`."""
+    return parse_json(read_bounded(path, max_bytes), max_depth)
