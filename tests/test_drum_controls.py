@@ -189,8 +189,17 @@ def test_infer_style_picks_the_nearest_prior(model):
 # ----------------------------------------------------------------------------- long inputs
 
 
-def test_fit_transfer_does_not_depend_on_how_bars_are_batched(model, monkeypatch):
-    grids = np.random.default_rng(5).random((23, STEPS, len(INSTRUMENTS))) < 0.2
+class CheapDrumModel(LinearDrumModel):
+    """LinearDrumModel with a fixed linear encoder (no least squares), so long inputs are cheap."""
+
+    def encode(self, x):
+        z = (np.asarray(x, np.float32).reshape(len(x), -1) @ self.weight.T[:, :16] * 0.01).astype(np.float32)
+        return z[:, :4], z[:, :4], z[:, 4:], z[:, 4:]
+
+
+def test_fit_transfer_does_not_depend_on_how_bars_are_batched(monkeypatch):
+    model = CheapDrumModel()
+    grids = np.random.default_rng(5).random((37, STEPS, len(INSTRUMENTS))) < 0.2
     results = []
     for batch in (1, 5, 16, 1000):
         monkeypatch.setattr(C, "TRANSFER_BATCH_BARS", batch)
@@ -198,14 +207,6 @@ def test_fit_transfer_does_not_depend_on_how_bars_are_batched(model, monkeypatch
         results.append((z_high, z_low, C.transfer(model, grids, "jazz", rng=np.random.default_rng(2))))
     for other in results[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(results[0], other))
-
-
-class CheapDrumModel(LinearDrumModel):
-    """LinearDrumModel with a fixed linear encoder (no least squares), so long inputs are cheap."""
-
-    def encode(self, x):
-        z = (np.asarray(x, np.float32).reshape(len(x), -1) @ self.weight.T[:, :16] * 0.01).astype(np.float32)
-        return z[:, :4], z[:, :4], z[:, 4:], z[:, 4:]
 
 
 def test_fit_transfer_memory_is_flat_in_the_number_of_bars():
@@ -223,3 +224,51 @@ def test_fit_transfer_memory_is_flat_in_the_number_of_bars():
         finally:
             tracemalloc.stop()
     assert peaks[1] < peaks[0] + 4, peaks  # the input, latents and output grow; the decoding does not
+
+
+# ----------------------------------------------------------------------------- numbers that are not numbers
+
+NON_FINITE = [float("nan"), float("inf"), -float("inf"), np.float32("nan")]
+
+
+@pytest.mark.parametrize("bad", NON_FINITE)
+def test_every_control_refuses_a_non_finite_number_with_one_line(model, bad):
+    """NaN passes `<= 0` checks and used to decode into empty bars (exit 0, a MIDI file of no notes)."""
+    rng = np.random.default_rng(0)
+    grids = np.zeros((2, STEPS, len(INSTRUMENTS)), bool)
+    z_high, z_low = C.sample_latents(model, "rock", 2, rng)
+    calls = {
+        "temperature": lambda: C.decode_grid(model, z_high, z_low, temperature=bad),
+        "complexity": lambda: C.sample_style(model, "rock", 2, rng, complexity=bad),
+        "temperature_high": lambda: C.sample_style(model, "rock", 2, rng, temperature_high=bad),
+        "temperature_low": lambda: C.evolve(model, z_high[0], 2, rng, temperature_low=bad),
+        "strength": lambda: C.transfer(model, grids, "jazz", strength=bad, mode="shift"),
+        "keep": lambda: C.transfer(model, grids, "jazz", keep=bad),
+        "blend weight of 'jazz'": lambda: C.blend(model, {"jazz": bad, "latin": 1.0}, 2, rng),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == f"{name} must be a finite number, got {float(bad)}", name
+
+
+def test_out_of_range_settings_are_refused(model):
+    rng = np.random.default_rng(0)
+    grids = np.zeros((1, STEPS, len(INSTRUMENTS)), bool)
+    with pytest.raises(ValueError, match=r"^strength must be between 0 and 1, got 1\.5$"):
+        C.transfer(model, grids, "jazz", strength=1.5, mode="replace")
+    with pytest.raises(ValueError, match=r"^keep must be between 0 and 1, got -0\.1$"):
+        C.transfer_latents(model, grids, "jazz", keep=-0.1)
+    with pytest.raises(ValueError, match=r"^blend weight of 'latin' must be at least 0, got -1$"):
+        C.blend(model, {"jazz": 1.0, "latin": -1.0}, 1, rng)
+    with pytest.raises(ValueError, match="must not all be zero"):
+        C.blend(model, {"jazz": 0.0, "latin": 0.0}, 1, rng)
+    with pytest.raises(ValueError, match=r"^temperature must be above 0, got 0$"):
+        C.decode_grid(model, *C.sample_latents(model, "jazz", 1, rng), temperature=0.0)
+
+
+def test_huge_blend_weights_are_a_ratio_not_an_overflow(model):
+    """1e308 + 1e308 is infinity: weights are scaled by their largest before they are summed."""
+    a = C.blend(model, {"jazz": 1e308, "latin": 1e308}, 4, np.random.default_rng(1))
+    b = C.blend(model, {"jazz": 1.0, "latin": 1.0}, 4, np.random.default_rng(1))
+    assert np.array_equal(a, b)

@@ -162,3 +162,36 @@ def test_grid_views(drums):
     assert text.count("kick") == 2 and text.count("x") == grids.sum()
     roll = piano_roll(grids, cell=4)
     assert roll.shape == (9 * 4, 32 * 4, 3) and roll.dtype == np.uint8
+
+
+# ----------------------------------------------------------------------------- non-finite numbers
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_drum_generator_refuses_non_finite_settings(drums, bad):
+    source = np.zeros((1, 16, 9), bool)
+    calls = {
+        "temperature": lambda: drums.sample("rock", temperature=bad),
+        "temperature_high": lambda: drums.evolve("rock", 2, temperature_high=bad),
+        "complexity": lambda: drums.sample("rock", complexity=bad),
+        "strength": lambda: drums.transfer(source, "jazz", strength=bad, mode="shift"),
+        "keep": lambda: drums.transfer(source, "jazz", keep=bad),
+        "blend weight of 'jazz'": lambda: drums.blend({"jazz": bad, "latin": 1.0}),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{name} must be a finite number, got {bad}$"):
+            call()
+
+
+@pytest.mark.parametrize("blend", ["jazz=nan,latin=1", "jazz=inf,latin=1", "jazz=-inf"])
+def test_a_non_finite_blend_is_one_error_line_and_no_file(tmp_path, blend):
+    from click.testing import CliRunner
+
+    from edgegen.cli.drumgen import main
+
+    out = tmp_path / "blend.mid"
+    result = CliRunner().invoke(main, ["sample", "--blend", blend, "--models", str(exported_models()[1]),
+                                       "--out", str(out)])
+    assert result.exit_code != 0 and not out.exists()
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "blend weight of 'jazz'" in lines[0], result.output

@@ -12,6 +12,7 @@ p(z_low | z_high)).
 """
 from __future__ import annotations
 
+import math
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -53,6 +54,30 @@ def style_index(model: DrumModel, style: str) -> int:
     return list(model.styles).index(style)
 
 
+def finite(name: str, value: float, low: float | None = None, high: float | None = None,
+           above: float | None = None) -> float:
+    """``value`` as a float when it is a finite number within the bounds given; ValueError of one line otherwise.
+
+    NaN slips through every comparison (``nan <= 0`` is False) and turns a whole groove into empty
+    bars, so every number a control takes is checked here first.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {number}")
+    if above is not None and not number > above:
+        raise ValueError(f"{name} must be above {above:g}, got {number:g}")
+    if low is not None and high is not None and not low <= number <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+    if low is not None and number < low:
+        raise ValueError(f"{name} must be at least {low:g}, got {number:g}")
+    if high is not None and number > high:
+        raise ValueError(f"{name} must be at most {high:g}, got {number:g}")
+    return number
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -63,6 +88,7 @@ def sample_low(model: DrumModel, z_high: np.ndarray, rng: np.random.Generator,
 
     ``noise`` [N, 12] (standard normal) can be passed to reuse one variation across z_high values.
     """
+    temperature_low = finite("temperature_low", temperature_low, low=0)
     mu, logvar = model.prior_low(_f32(z_high))
     if noise is None:
         noise = rng.standard_normal(mu.shape)
@@ -74,6 +100,7 @@ def sample_latents(model: DrumModel, style: str, n: int, rng: np.random.Generato
                    temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> tuple[np.ndarray, np.ndarray]:
     """z_high from the style's prior and z_low from p(z_low | z_high), each with its own temperature."""
     s = style_index(model, style)
+    temperature_high = finite("temperature_high", temperature_high, low=0)
     mu, std = model.style_prior_mu[s], np.exp(0.5 * model.style_prior_logvar[s])
     z_high = _f32(mu + temperature_high * std * rng.standard_normal((n, len(mu))))
     return z_high, sample_low(model, z_high, rng, temperature_low)
@@ -90,8 +117,8 @@ def decode_grid(model: DrumModel, z_high: np.ndarray, z_low: np.ndarray, tempera
     complexity * COMPLEXITY_LOGIT_SHIFT). Either way raising complexity only
     adds hits (the threshold falls), so hits per bar rise monotonically.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    temperature = finite("temperature", temperature, above=0)
+    complexity = finite("complexity", complexity)
     logits = model.decode(_f32(z_high), _f32(z_low)) / temperature + complexity * COMPLEXITY_LOGIT_SHIFT
     if rng is None:
         return logits > 0.0
@@ -193,6 +220,17 @@ def _fit_bars(model: DrumModel, grids: np.ndarray, z_low: np.ndarray, draws: np.
     return choice, out
 
 
+def _transfer_settings(model: DrumModel, target_style: str, strength: float, mode: str, candidates: int,
+                       keep: float, complexity: float) -> tuple[int, float, float, float]:
+    """(style row, strength, keep, complexity) once each is checked, before any bar is encoded."""
+    if mode not in ("fit", "shift", "replace"):
+        raise ValueError(f"mode must be 'fit', 'shift' or 'replace', got {mode!r}")
+    if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
+        raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
+    return (style_index(model, target_style), finite("strength", strength, 0, 1), finite("keep", keep, 0, 1),
+            finite("complexity", complexity))
+
+
 def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
                      mode: str = "fit", rng: np.random.Generator | None = None,
                      candidates: int = TRANSFER_CANDIDATES, keep: float = TRANSFER_KEEP,
@@ -214,9 +252,8 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
       hard constraint rather than a weight to trade.
     ``strength`` in [0, 1] moves z_high only part of the way (replace and shift).
     """
-    if mode not in ("fit", "shift", "replace"):
-        raise ValueError(f"mode must be 'fit', 'shift' or 'replace', got {mode!r}")
-    s = style_index(model, target_style)
+    s, strength, keep, complexity = _transfer_settings(model, target_style, strength, mode, candidates, keep,
+                                                       complexity)
     grids = np.asarray(grids).reshape(-1, 16, 9)
     if mode == "fit":
         z_high, z_low, _ = _fit_transfer(model, grids, s, rng or np.random.default_rng(0), candidates, keep,
@@ -239,9 +276,9 @@ def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: f
     In "fit" mode every output bar keeps at least ``keep`` of its source's kick and snare onsets.
     """
     if mode == "fit":
+        s, _, keep, complexity = _transfer_settings(model, target_style, strength, mode, candidates, keep, complexity)
         grids = np.asarray(grids).reshape(-1, 16, 9)
-        return _fit_transfer(model, grids, style_index(model, target_style), rng or np.random.default_rng(0),
-                             candidates, keep, complexity)[2]
+        return _fit_transfer(model, grids, s, rng or np.random.default_rng(0), candidates, keep, complexity)[2]
     z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng, candidates, keep)
     return decode_grid(model, z_high, z_low, complexity=complexity)
 
@@ -269,10 +306,11 @@ def blend(model: DrumModel, weights: dict[str, float], n: int, rng: np.random.Ge
 
     ``weights`` {style: weight >= 0}, normalised here, e.g. {"jazz": 0.7, "latin": 0.3}.
     """
-    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError("blend weights must be non-negative and not all zero")
     rows = [style_index(model, s) for s in weights]
-    w = np.array([weights[s] for s in weights], dtype=np.float64)
+    w = np.array([finite(f"blend weight of {s!r}", weights[s], low=0) for s in weights], dtype=np.float64)
+    if not w.any():
+        raise ValueError("blend weights must not all be zero" if len(w) else "a blend needs at least one style")
+    w /= w.max()  # first, so huge weights cannot sum to infinity
     w /= w.sum()
     mu = (w[:, None] * model.style_prior_mu[rows]).sum(axis=0)
     std = (w[:, None] * np.exp(0.5 * model.style_prior_logvar[rows])).sum(axis=0)

@@ -74,13 +74,10 @@ class OnnxDrumModel:
 def _temperatures(temperature: float, temperature_high: float | None,
                   temperature_low: float | None) -> tuple[float, float]:
     """One ``temperature`` scales both latent spreads around drum_controls' defaults; either can be set alone."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    temperature = controls.finite("temperature", temperature, above=0)
     high = controls.DEFAULT_TEMPERATURE_HIGH * temperature if temperature_high is None else temperature_high
     low = controls.DEFAULT_TEMPERATURE_LOW * temperature if temperature_low is None else temperature_low
-    if high < 0 or low < 0:
-        raise ValueError("temperatures must not be negative")
-    return high, low
+    return controls.finite("temperature_high", high, low=0), controls.finite("temperature_low", low, low=0)
 
 
 def _check_bars(bars: int) -> None:
