@@ -359,3 +359,27 @@ def test_the_largest_accepted_file_stays_under_the_memory_bound(tmp_path):
         assert code == 0, stderr
         assert peak < MEMORY_BOUND_MB, (args[0], peak)
     assert out.read_bytes().startswith(b"MThd")
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[" * 20_000 + "]" * 20_000, "not a JSON note map (JSON nested more than 32 levels deep)"),
+    ('{"kick": NaN}', "not a JSON note map (NaN is not a number JSON allows)"),
+    ('{"kick": 1e999}', "not a JSON note map (1e999 is out of the range of a float)"),
+    ('{"kick": 36.0}', "pitch for 'kick' must be an integer 0-127, got 36.0"),
+    ('{"kick": ' + "9" * 5000 + "}", "not a JSON note map (not valid JSON (ValueError))"),
+    (" " * (midi_io.MAX_NOTE_MAP_BYTES + 1), "not a JSON note map (65,537 bytes is more than the 65,536 allowed)"),
+])
+def test_hostile_note_maps_are_one_line(tmp_path, content, problem):
+    path = tmp_path / "map.json"
+    path.write_text(content)
+    with pytest.raises(MidiFileError) as info:
+        load_note_map(path)
+    assert str(info.value) == f"{path}: {problem}"
+
+
+def test_a_note_map_that_is_a_device_or_a_pipe_is_refused(tmp_path):
+    fifo = tmp_path / "map.json"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(MidiFileError, match="not a regular file"):
+            load_note_map(path)

@@ -32,24 +32,23 @@ class OnnxDrumModel:
 
     def __init__(self, models_dir: str | os.PathLike | None = None):
         self._models_dir = models_dir
-        self._decoder = OnnxModel.by_name(DECODER, models_dir)
+        self._decoder = _load_kind(DECODER, models_dir)
         self._prior_low = self._load(PRIOR_LOW)
         self._encoder: OnnxModel | None = None
-        spec = self._decoder.spec
+        spec = self._decoder.spec  # its sidecar was checked: priors finite, [styles, z_high]
         self.styles: list[str] = list(spec.styles)
         self.style_prior_mu = np.asarray(spec.style_prior_mu, dtype=np.float32)
         self.style_prior_logvar = np.asarray(spec.style_prior_logvar, dtype=np.float32)
         self.z_high, self.z_low = spec.latent["z_high"], spec.latent["z_low"]
-        if self.style_prior_mu.shape != (len(self.styles), self.z_high) or \
-                self.style_prior_logvar.shape != self.style_prior_mu.shape:
-            raise ModelError(f"corrupt sidecar for {self._decoder.path}: style priors do not match "
-                             f"{len(self.styles)} styles x z_high {self.z_high}")
 
     def _load(self, name: str) -> OnnxModel:
-        model = OnnxModel.by_name(name, self._models_dir)
+        model = _load_kind(name, self._models_dir)
         if model.spec.group != self._decoder.spec.group:
             raise ModelError(f"{model.path} and {self._decoder.path} come from different trainings "
                              f"(sidecar group {model.spec.group[:12]}... vs {self._decoder.spec.group[:12]}...)")
+        if model.spec.latent != self._decoder.spec.latent:
+            raise ModelError(f"{model.path} has latent sizes {model.spec.latent}, "
+                             f"{self._decoder.path} has {self._decoder.spec.latent}")
         return model
 
     @property
@@ -69,6 +68,14 @@ class OnnxDrumModel:
 
     def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
         return self._decoder.run(z_high=z_high, z_low=z_low)[0]
+
+
+def _load_kind(name: str, models_dir: str | os.PathLike | None) -> OnnxModel:
+    """Model ``name``, which must be of the kind of the same name (a letter model renamed drum_decoder is refused)."""
+    model = OnnxModel.by_name(name, models_dir)
+    if model.spec.kind != name:
+        raise ModelError(f"{model.path} is a {model.spec.kind}, not a {name}")
+    return model
 
 
 def _temperatures(temperature: float, temperature_high: float | None,

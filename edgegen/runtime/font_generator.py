@@ -139,6 +139,8 @@ class LetterClassifier:
 
     def __init__(self, models_dir: str | os.PathLike | None = None):
         self.model = OnnxModel.by_name(CLASSIFIER_MODEL, models_dir)
+        if self.model.spec.kind != "letter_classifier":
+            raise ModelError(f"{self.model.path} is a {self.model.spec.kind}, not a letter classifier")
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         logits = self.model.run(image=np.asarray(images, np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE))[0]

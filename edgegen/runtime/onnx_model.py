@@ -1,28 +1,67 @@
 """One exported model = NAME.onnx + NAME.onnx.json, loaded, checked and run with onnxruntime alone.
 
 The sidecar is written by `python -m edgegen.export` in the same step as the
-.onnx, so the two always travel together. The runtime trusts neither blindly:
-a missing, corrupt or mismatched pair is refused with a one-line `ModelError`
-that names the file, instead of a numpy shape error three calls later.
+.onnx, so the two always travel together. The runtime trusts neither blindly
+(DESIGN section 6): a missing, corrupt or mismatched pair is refused with a
+one-line `ModelError` that names the file, instead of a numpy shape error, a
+MemoryError or a random letter three calls later. In order:
+
+1. the sidecar is strict JSON of bounded size and depth (no NaN) and matches the
+   schema of :class:`ModelSpec`: every field of the right type and range, and the
+   inputs, outputs and latent sizes the runtime will feed are those of its kind
+   (:data:`SIGNATURES`; a conditional letter generator takes ``onehot``, an
+   unconditional one does not);
+2. the .onnx is one regular file whose sha256 is the sidecar's, with no tensor
+   in external data (which the sha256 would not cover);
+3. the graph onnxruntime loads from those same bytes has exactly the sidecar's
+   input and output names, dtypes and fixed dimensions, and a dynamic batch axis.
 """
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS
 from edgegen.runtime.errors import first_line
+from edgegen.runtime.input_files import InputError, read_bounded, read_json
+from edgegen.runtime.letter_spec import IMAGE_SIZE, N_LETTERS
 
 FORMAT_VERSION = 1
 """Sidecar layout version; bumped whenever a field changes meaning."""
 
 SIDECAR_SUFFIX = ".onnx.json"
 MODELS_ENV = "EDGEGEN_MODELS"
+
+MAX_SIDECAR_BYTES = 1024 * 1024
+"""A sidecar is a few KB (the bundled ones 2-6 KB); a larger file is not one."""
+MAX_MODEL_BYTES = 256 * 1024 * 1024
+"""An edgegen graph is a few MB (the bundled ones at most 1.7 MB); read whole, to hash and load the same bytes."""
+MAX_LATENT_SIZE = 4096
+"""Largest latent size a sidecar may state (the bundled ones: 4, 12, 64)."""
+MAX_PRIOR_MEAN, MAX_PRIOR_LOGVAR = 100.0, 20.0
+"""Bounds on the style priors' means and log-variances (trained ones lie within 2 and 1)."""
+
+BATCH = "batch"
+# The graph interface the runtime calls, per model kind: (inputs, outputs) as {name: shape}, with BATCH
+# for the dynamic axis and a latent name ("z_dim", "z_high", "z_low") or "styles" for sizes the sidecar gives.
+_GRID = [BATCH, STEPS, len(INSTRUMENTS)]
+SIGNATURES: dict[str, tuple[dict[str, list], dict[str, list]]] = {
+    "letter_generator": ({"z": [BATCH, "z_dim"]}, {"image": [BATCH, 1, IMAGE_SIZE, IMAGE_SIZE]}),
+    "letter_classifier": ({"image": [BATCH, 1, IMAGE_SIZE, IMAGE_SIZE]}, {"logits": [BATCH, N_LETTERS]}),
+    "drum_encoder": ({"grid": _GRID}, {"mu_high": [BATCH, "z_high"], "logvar_high": [BATCH, "z_high"],
+                                       "mu_low": [BATCH, "z_low"], "logvar_low": [BATCH, "z_low"]}),
+    "drum_prior_low": ({"z_high": [BATCH, "z_high"]}, {"mu_low": [BATCH, "z_low"], "logvar_low": [BATCH, "z_low"]}),
+    "drum_decoder": ({"z_high": [BATCH, "z_high"], "z_low": [BATCH, "z_low"]}, {"logits": _GRID}),
+    "drum_style_classifier": ({"grid": _GRID}, {"logits": [BATCH, "styles"]}),
+}
+CONDITIONAL_INPUT = ("onehot", [BATCH, N_LETTERS])
+"""The extra input of a conditional letter generator: which letter to draw."""
 
 
 class ModelError(Exception):
@@ -91,37 +130,135 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: Path) -> "ModelSpec":
-        """Build from parsed sidecar JSON; a missing or ill-typed field is a ModelError naming ``source``."""
+        """Build from parsed sidecar JSON, checked against the schema and its kind's :data:`SIGNATURES`;
+        anything missing, ill-typed, out of range or inconsistent is a ModelError naming ``source``."""
         if not isinstance(data, dict):
             raise ModelError(f"corrupt sidecar {source}: expected a JSON object")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:
             raise ModelError(f"sidecar {source} has format version {version!r}, this edgegen reads {FORMAT_VERSION}")
-        try:
-            return cls(
-                name=str(data["name"]),
-                kind=str(data["kind"]),
-                format_version=int(version),
-                edgegen_version=str(data["edgegen_version"]),
-                variant=str(data["variant"]),
-                config=dict(data["config"]),
-                opset=int(data["opset"]),
-                inputs=[TensorSpec(t["name"], list(t["shape"]), t["dtype"]) for t in data["inputs"]],
-                outputs=[TensorSpec(t["name"], list(t["shape"]), t["dtype"]) for t in data["outputs"]],
-                classes=list(data.get("classes", [])),
-                latent={k: int(v) for k, v in data.get("latent", {}).items()},
-                conditional=bool(data.get("conditional", False)),
-                styles=list(data.get("styles", [])),
-                style_prior_mu=[list(map(float, row)) for row in data.get("style_prior_mu", [])],
-                style_prior_logvar=[list(map(float, row)) for row in data.get("style_prior_logvar", [])],
-                metrics=dict(data.get("metrics", {})),
-                onnx_sha256=str(data["onnx_sha256"]),
-                parity=dict(data.get("parity", {})),
-                group=str(data.get("group", "")),
-                extra=dict(data.get("extra", {})),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ModelError(f"corrupt sidecar {source}: bad or missing field {error}") from None
+        fields = _Fields(data, source)
+        kind = fields.get("kind", str)
+        if kind not in SIGNATURES:
+            fields.fail(f"unknown kind {_short(kind)} (this edgegen runs {', '.join(SIGNATURES)})")
+        styles = fields.get("styles", list, [])
+        if not all(isinstance(name, str) and name for name in styles) or len(set(styles)) != len(styles):
+            fields.fail(f"field 'styles' must be distinct style names, got {_short(styles)}")
+        latent = fields.get("latent", dict, {})
+        for key, size in latent.items():
+            if type(size) is not int or not 1 <= size <= MAX_LATENT_SIZE:
+                fields.fail(f"latent {key!r} must be an integer from 1 to {MAX_LATENT_SIZE}, got {_short(size)}")
+        spec = cls(
+            name=fields.get("name", str),
+            kind=kind,
+            format_version=version,
+            edgegen_version=fields.get("edgegen_version", str),
+            variant=fields.get("variant", str),
+            config=fields.get("config", dict),
+            opset=fields.get("opset", int),
+            inputs=fields.tensors("inputs"),
+            outputs=fields.tensors("outputs"),
+            classes=fields.get("classes", list, []),
+            latent=latent,
+            conditional=fields.get("conditional", bool, False),
+            styles=styles,
+            style_prior_mu=fields.matrix("style_prior_mu", MAX_PRIOR_MEAN),
+            style_prior_logvar=fields.matrix("style_prior_logvar", MAX_PRIOR_LOGVAR),
+            metrics=fields.get("metrics", dict, {}),
+            onnx_sha256=fields.get("onnx_sha256", str),
+            parity=fields.get("parity", dict, {}),
+            group=fields.get("group", str, ""),
+            extra=fields.get("extra", dict, {}),
+        )
+        if len(spec.onnx_sha256) != 64 or any(c not in "0123456789abcdef" for c in spec.onnx_sha256):
+            fields.fail(f"field 'onnx_sha256' must be 64 hex digits, got {_short(spec.onnx_sha256)}")
+        spec._check_kind(fields)
+        return spec
+
+    def _check_kind(self, fields: "_Fields") -> None:
+        """The inputs, outputs, latent sizes and style priors must be those the runtime feeds a model of this kind."""
+        inputs, outputs = (dict(side) for side in SIGNATURES[self.kind])
+        if self.kind == "letter_generator" and self.conditional:
+            inputs[CONDITIONAL_INPUT[0]] = CONDITIONAL_INPUT[1]
+        elif self.conditional:
+            fields.fail(f"a {self.kind} is never conditional, the sidecar says conditional: true")
+        sizes = {**self.latent, "styles": len(self.styles)}
+        for role, declared, expected in (("inputs", self.inputs, inputs), ("outputs", self.outputs, outputs)):
+            names = [t.name for t in declared]
+            if names != list(expected):
+                why = ""
+                if set(names) ^ set(expected) == {CONDITIONAL_INPUT[0]}:
+                    why = f" (the sidecar says conditional: {str(self.conditional).lower()})"
+                fields.fail(f"{role} are {names}, a {self.kind} has {list(expected)}{why}")
+            for tensor in declared:
+                missing = [d for d in expected[tensor.name] if isinstance(d, str) and d != BATCH and d not in sizes]
+                if missing:
+                    fields.fail(f"a {self.kind} needs latent {missing[0]!r}, the sidecar's latent is {self.latent}")
+                shape = [sizes.get(d, d) if d != BATCH else d for d in expected[tensor.name]]
+                if tensor.shape != shape:
+                    fields.fail(f"shape of {tensor.name} is {tensor.shape}, a {self.kind} with latent {self.latent}"
+                                f"{f' and {len(self.styles)} styles' if 'styles' in expected[tensor.name] else ''}"
+                                f" has {shape}")
+        if self.kind == "drum_decoder" or self.style_prior_mu or self.style_prior_logvar:
+            z_high = self.latent.get("z_high")
+            prior_shape = [len(self.styles), z_high]
+            for name, rows in (("style_prior_mu", self.style_prior_mu), ("style_prior_logvar", self.style_prior_logvar)):
+                if not self.styles or z_high is None or [len(rows)] + sorted({len(r) for r in rows}) != prior_shape:
+                    fields.fail(f"{name} must be [{len(self.styles)} styles, z_high {z_high}], "
+                                f"got {len(rows)} rows of {sorted({len(r) for r in rows})}")
+
+
+class _Fields:
+    """Typed reading of a sidecar's fields; every failure is a ModelError naming the sidecar."""
+
+    _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
+    _MISSING = object()
+
+    def __init__(self, data: dict[str, Any], source: Path):
+        self.data, self.source = data, source
+
+    def fail(self, problem: str) -> NoReturn:
+        raise ModelError(f"corrupt sidecar {self.source}: {problem}")
+
+    def get(self, key: str, kind: type, default: Any = _MISSING) -> Any:
+        """``data[key]`` if it is of type ``kind`` (bool is not an int here), else ``default`` when absent."""
+        if key not in self.data:
+            if default is self._MISSING:
+                self.fail(f"missing field {key!r}")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.fail(f"field {key!r} must be {self._TYPE_NAMES[kind]}, got {_short(value)}")
+        return value
+
+    def tensors(self, key: str) -> list[TensorSpec]:
+        """``inputs``/``outputs``: [{"name": str, "shape": ["batch", int, ...], "dtype": "float32"}, ...]."""
+        tensors = []
+        for entry in self.get(key, list):
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if not isinstance(entry.get("name") if isinstance(entry, dict) else None, str) \
+                    or not isinstance(shape, list) or entry.get("dtype") != "float32" \
+                    or not all(d == BATCH or type(d) is int for d in shape):
+                self.fail(f"each of {key!r} must be {{name, shape: [\"batch\", ints], dtype: float32}}, "
+                          f"got {_short(entry)}")
+            tensors.append(TensorSpec(entry["name"], list(entry["shape"]), entry["dtype"]))
+        return tensors
+
+    def matrix(self, key: str, bound: float) -> list[list[float]]:
+        """A list of rows of finite numbers within +-``bound`` (empty when absent)."""
+        rows = self.get(key, list, [])
+        for row in rows:
+            if not isinstance(row, list) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= bound
+                    for x in row):
+                self.fail(f"{key} must be rows of finite numbers within +-{bound:g}, got {_short(row)}")
+        return [[float(x) for x in row] for row in rows]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a sidecar value for a message: one line, at most ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -153,14 +290,14 @@ def available_models(folder: str | os.PathLike | None = None) -> list[str]:
 
 
 def read_sidecar(onnx_path: str | os.PathLike) -> ModelSpec:
-    """Read and type-check the sidecar beside ``onnx_path`` (no hashing, no session)."""
+    """Read and check the sidecar beside ``onnx_path`` against the schema (no hashing, no session)."""
     sidecar = Path(str(onnx_path)[: -len(".onnx")] + SIDECAR_SUFFIX)
-    if not sidecar.is_file():
-        raise ModelError(f"missing sidecar {sidecar} for model {onnx_path}")
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"corrupt sidecar {sidecar}: {first_line(error)}") from None
+        data = read_json(sidecar, MAX_SIDECAR_BYTES)
+    except InputError as error:
+        if str(error) == "no such file":
+            raise ModelError(f"missing sidecar {sidecar} for model {onnx_path}") from None
+        raise ModelError(f"corrupt sidecar {sidecar}: {error}") from None
     return ModelSpec.from_json(data, sidecar)
 
 
@@ -173,15 +310,26 @@ class OnnxModel:
 
     def __init__(self, onnx_path: str | os.PathLike):
         self.path = Path(onnx_path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise ModelError(f"missing model file {self.path}")
         self.spec = read_sidecar(self.path)
-        actual = sha256_file(self.path)
+        try:
+            data = read_bounded(self.path, MAX_MODEL_BYTES)
+        except InputError as error:
+            raise ModelError(f"model file {self.path}: {error}") from None
+        actual = hashlib.sha256(data).hexdigest()
         if actual != self.spec.onnx_sha256:
             raise ModelError(
                 f"sha256 mismatch for {self.path}: sidecar says {self.spec.onnx_sha256[:12]}..., file is {actual[:12]}..."
             )
-        self.session = _open_session(self.path)
+        try:
+            external = external_data(data)
+        except ValueError as error:
+            raise ModelError(f"corrupt model file {self.path}: not an ONNX model ({error})") from None
+        if external:
+            raise ModelError(f"{self.path} keeps weights in external data ({', '.join(external[:3])}); "
+                             f"an edgegen model is one .onnx file, all of it covered by its sha256")
+        self.session = _open_session(data, self.path)  # the very bytes hashed and checked
         self._check_signature()
 
     @classmethod
@@ -204,7 +352,8 @@ class OnnxModel:
         return self.session.run([t.name for t in self.spec.outputs], feed)
 
     def _check_signature(self) -> None:
-        """The graph's input/output names and fixed dims must be those the sidecar promises."""
+        """The graph's input/output names, dtypes and fixed dims must be those the sidecar promises,
+        with a dynamic batch axis first."""
         for declared, actual, role in (
             (self.spec.inputs, self.session.get_inputs(), "inputs"),
             (self.spec.outputs, self.session.get_outputs(), "outputs"),
@@ -214,17 +363,42 @@ class OnnxModel:
                     f"{role} of {self.path} are {[a.name for a in actual]}, sidecar says {[t.name for t in declared]}"
                 )
             for tensor, graph_tensor in zip(declared, actual):
-                # every fixed dim the graph states must be the sidecar's; symbolic graph dims pass
-                clash = len(tensor.shape) != len(graph_tensor.shape) or any(
-                    isinstance(g, int) and g != d for d, g in zip(tensor.shape, graph_tensor.shape)
+                graph_shape = list(graph_tensor.shape)
+                # the sidecar's fixed dims must be the graph's; only the batch axis may be symbolic in the graph
+                clash = len(tensor.shape) != len(graph_shape) or any(
+                    (g != d) if d != BATCH else isinstance(g, int) for d, g in zip(tensor.shape, graph_shape)
                 )
                 if clash:
                     raise ModelError(
-                        f"shape of {tensor.name} in {self.path} is {graph_tensor.shape}, sidecar says {tensor.shape}"
+                        f"shape of {tensor.name} in {self.path} is {graph_shape}, sidecar says {tensor.shape}"
                     )
+                if graph_tensor.type != "tensor(float)":
+                    raise ModelError(f"{tensor.name} in {self.path} is a {graph_tensor.type}, sidecar says float32")
 
 
-def _open_session(path: Path):
+def inspect_models(folder: str | os.PathLike | None = None) -> list[tuple[str, ModelSpec | ModelError]]:
+    """Every model in ``folder`` (see :func:`models_dir`) with its spec if it loads, else the ModelError saying why.
+
+    Loads each one fully, as a command would (sidecar schema, sha256, external data, graph), and
+    marks drum graphs whose sidecar group differs from drum_decoder's, which DrumGenerator refuses.
+    """
+    directory = models_dir(folder)
+    found: dict[str, ModelSpec | ModelError] = {}
+    for name in available_models(directory):
+        try:
+            found[name] = OnnxModel(directory / f"{name}.onnx").spec
+        except ModelError as error:
+            found[name] = error
+    decoder = found.get("drum_decoder")
+    for name, spec in found.items():
+        if isinstance(decoder, ModelSpec) and isinstance(spec, ModelSpec) and \
+                spec.kind in ("drum_encoder", "drum_prior_low") and spec.group != decoder.group:
+            found[name] = ModelError(f"{directory / name}.onnx comes from a different training than drum_decoder "
+                                     f"(sidecar group {spec.group[:12]}... vs {decoder.group[:12]}...)")
+    return list(found.items())
+
+
+def _open_session(data: bytes, path: Path):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -232,6 +406,94 @@ def _open_session(path: Path):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
         raise ModelError(f"corrupt model file {path}: {first_line(error)[:200]}") from None
+
+
+# ----------------------------------------------------------------------------- external data
+
+# The protobuf fields of onnx.proto that can lead to a TensorProto: message -> {field number: message}.
+_TENSOR_PATHS: dict[str, dict[int, str]] = {
+    "model": {7: "graph", 20: "training", 25: "function"},  # ModelProto: graph, training_info, functions
+    "training": {1: "graph", 2: "graph"},  # TrainingInfoProto: initialization, algorithm
+    "function": {7: "node", 11: "attribute"},  # FunctionProto: node, attribute_proto
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},  # GraphProto: node, initializer, sparse_initializer
+    "node": {5: "attribute"},  # NodeProto: attribute
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},  # t g tensors ...
+    "sparse": {1: "tensor", 2: "tensor"},  # SparseTensorProto: values, indices
+}
+_TENSOR_NAME, _EXTERNAL_DATA, _DATA_LOCATION, _EXTERNAL = 8, 13, 14, 1  # TensorProto fields; DataLocation.EXTERNAL
+_MAX_NESTING = 64  # graphs inside attributes inside graphs ...: far deeper than any real model
+
+
+def external_data(data: bytes) -> list[str]:
+    """Tensors of a serialized ONNX ModelProto whose data lives outside it, as "name -> location".
+
+    Reads only the protobuf wire format along the paths in _TENSOR_PATHS (no `onnx` package, which
+    the runtime does not need): initializers, constants in node attributes, sparse tensors,
+    subgraphs and functions. ValueError when the bytes are not a well-formed protobuf message.
+    """
+    found = []
+    stack = [("model", 0, len(data), 0)]
+    while stack:
+        message, start, end, depth = stack.pop()
+        if depth > _MAX_NESTING:
+            raise ValueError("graphs nested too deeply")
+        if message == "tensor":
+            name, location, external = "", "", False
+            for number, wire, value, value_end in _protobuf_fields(data, start, end):
+                if number == _TENSOR_NAME and wire == 2:
+                    name = data[value:value_end].decode("utf-8", "replace")
+                elif number == _DATA_LOCATION and wire == 0:
+                    external = external or value == _EXTERNAL
+                elif number == _EXTERNAL_DATA and wire == 2:
+                    external = True
+                    entry = {k: data[v:e] for k, w, v, e in _protobuf_fields(data, value, value_end) if w == 2}
+                    if entry.get(1) == b"location":
+                        location = entry.get(2, b"").decode("utf-8", "replace")
+            if external:
+                found.append(f"{name or '?'} -> {location or '?'}")
+            continue
+        for number, wire, value, value_end in _protobuf_fields(data, start, end):
+            child = _TENSOR_PATHS[message].get(number)
+            if child is not None and wire == 2:
+                stack.append((child, value, value_end, depth + 1))
+    return found
+
+
+def _protobuf_fields(data: bytes, start: int, end: int):
+    """(field number, wire type, value or start, end or None) of each field of one message in data[start:end]."""
+    pos = start
+    while pos < end:
+        key, pos = _protobuf_varint(data, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _protobuf_varint(data, pos, end)
+            yield number, wire, value, None
+            continue
+        if wire == 2:
+            length, pos = _protobuf_varint(data, pos, end)
+            if pos + length > end:
+                raise ValueError("a field runs past the end of its message")
+            yield number, wire, pos, pos + length
+            pos += length
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"wire type {wire} at byte {pos}")
+    if pos != end:
+        raise ValueError("truncated protobuf message")
+
+
+def _protobuf_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise ValueError("truncated protobuf varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
