@@ -352,3 +352,21 @@ def test_inspect_models_says_which_models_load_and_why_others_do_not(models):
     assert "field 'latent' must be an object" in problems["letters_infogan_balanced"]
     assert "different training" in problems["drum_prior_low"]
     assert all(isinstance(report[name], ModelSpec) for name in ("drum_decoder", "drum_encoder", "letter_classifier"))
+
+
+def test_fontgen_models_never_offers_a_damaged_model_as_usable_or_default(models):
+    from click.testing import CliRunner
+
+    from edgegen.cli.fontgen import main
+    from edgegen.runtime.font_generator import DEFAULT_LETTER_MODEL
+
+    default = models / f"{DEFAULT_LETTER_MODEL}.onnx"
+    default.write_bytes(default.read_bytes()[:-100])  # truncated
+    edit_sidecar(models, lambda d: d.update(latent=[]))  # crashed `fontgen models` with an AttributeError
+    result = CliRunner().invoke(main, ["models", "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert "UNUSABLE: sha256 mismatch" in lines[DEFAULT_LETTER_MODEL]
+    assert "UNUSABLE: corrupt sidecar" in lines[NAME]
+    assert "(default)" not in result.output
+    assert "UNUSABLE" not in lines["letters_infogan_balanced"] and "UNUSABLE" not in lines["drum_decoder"]

@@ -176,7 +176,7 @@ def models(models_dir: Path | None) -> None:
       fontgen models --models ./my_models
     """
     from edgegen.runtime.font_generator import default_letter_model
-    from edgegen.runtime.onnx_model import ModelError, available_models, models_dir as resolve, read_sidecar
+    from edgegen.runtime.onnx_model import ModelError, available_models, inspect_models, models_dir as resolve
 
     folder = resolve(models_dir)
     names = available_models(folder)
@@ -187,11 +187,9 @@ def models(models_dir: Path | None) -> None:
     except ModelError:
         default = None
     click.echo(f"models in {folder}:")
-    for name in names:
-        try:
-            spec = read_sidecar(folder / f"{name}.onnx")
-        except ModelError as error:
-            click.echo(f"  {name:32s} UNUSABLE: {error}")
+    for name, spec in inspect_models(folder):  # loaded as a command would load them: sha256, graph, ...
+        if isinstance(spec, ModelError):
+            click.echo(f"  {name:32s} UNUSABLE: {spec}")
             continue
         keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy")
         metrics = ", ".join(f"{k} {spec.metrics[k]:.3g}" for k in keys
