@@ -263,8 +263,12 @@ def test_out_of_range_settings_are_refused(model):
         C.blend(model, {"jazz": 1.0, "latin": -1.0}, 1, rng)
     with pytest.raises(ValueError, match="must not all be zero"):
         C.blend(model, {"jazz": 0.0, "latin": 0.0}, 1, rng)
-    with pytest.raises(ValueError, match=r"^temperature must be above 0, got 0$"):
+    with pytest.raises(ValueError, match=r"^temperature must be between 0\.001 and 100, got 0$"):
         C.decode_grid(model, *C.sample_latents(model, "jazz", 1, rng), temperature=0.0)
+    with pytest.raises(ValueError, match=r"^temperature_high must be between 0 and 100, got 1e\+300$"):
+        C.sample_style(model, "jazz", 1, rng, temperature_high=1e300)  # overflowed float32 into empty bars
+    with pytest.raises(ValueError, match=r"^complexity must be between -100 and 100, got 1e\+38$"):
+        C.sample_style(model, "jazz", 1, rng, complexity=1e38)
 
 
 def test_huge_blend_weights_are_a_ratio_not_an_overflow(model):

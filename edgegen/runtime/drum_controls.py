@@ -24,6 +24,11 @@ DEFAULT_TEMPERATURE_HIGH = 0.3  # spread around a style's prior mean; < 1 keeps 
 DEFAULT_TEMPERATURE_LOW = 0.5  # spread of the within-style variation
 COMPLEXITY_SETTINGS: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the five documented knob positions
 COMPLEXITY_LOGIT_SHIFT = 2.0  # complexity c moves the hit threshold from logit 0 to logit -c * this
+# Bounds far outside the useful ranges (the commands allow temperatures 0.05-5 and complexity -1..1) that keep
+# every latent and logit finite in float32: a temperature of 1e300 overflowed into empty bars, like NaN.
+MAX_TEMPERATURE = 100.0
+MIN_DECODE_TEMPERATURE = 1e-3
+MAX_COMPLEXITY = 100.0
 
 
 class UnknownStyleError(ValueError):
@@ -88,7 +93,7 @@ def sample_low(model: DrumModel, z_high: np.ndarray, rng: np.random.Generator,
 
     ``noise`` [N, 12] (standard normal) can be passed to reuse one variation across z_high values.
     """
-    temperature_low = finite("temperature_low", temperature_low, low=0)
+    temperature_low = finite("temperature_low", temperature_low, 0, MAX_TEMPERATURE)
     mu, logvar = model.prior_low(_f32(z_high))
     if noise is None:
         noise = rng.standard_normal(mu.shape)
@@ -100,7 +105,7 @@ def sample_latents(model: DrumModel, style: str, n: int, rng: np.random.Generato
                    temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> tuple[np.ndarray, np.ndarray]:
     """z_high from the style's prior and z_low from p(z_low | z_high), each with its own temperature."""
     s = style_index(model, style)
-    temperature_high = finite("temperature_high", temperature_high, low=0)
+    temperature_high = finite("temperature_high", temperature_high, 0, MAX_TEMPERATURE)
     mu, std = model.style_prior_mu[s], np.exp(0.5 * model.style_prior_logvar[s])
     z_high = _f32(mu + temperature_high * std * rng.standard_normal((n, len(mu))))
     return z_high, sample_low(model, z_high, rng, temperature_low)
@@ -117,8 +122,8 @@ def decode_grid(model: DrumModel, z_high: np.ndarray, z_low: np.ndarray, tempera
     complexity * COMPLEXITY_LOGIT_SHIFT). Either way raising complexity only
     adds hits (the threshold falls), so hits per bar rise monotonically.
     """
-    temperature = finite("temperature", temperature, above=0)
-    complexity = finite("complexity", complexity)
+    temperature = finite("temperature", temperature, MIN_DECODE_TEMPERATURE, MAX_TEMPERATURE)
+    complexity = finite("complexity", complexity, -MAX_COMPLEXITY, MAX_COMPLEXITY)
     logits = model.decode(_f32(z_high), _f32(z_low)) / temperature + complexity * COMPLEXITY_LOGIT_SHIFT
     if rng is None:
         return logits > 0.0
@@ -228,7 +233,7 @@ def _transfer_settings(model: DrumModel, target_style: str, strength: float, mod
     if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
         raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
     return (style_index(model, target_style), finite("strength", strength, 0, 1), finite("keep", keep, 0, 1),
-            finite("complexity", complexity))
+            finite("complexity", complexity, -MAX_COMPLEXITY, MAX_COMPLEXITY))
 
 
 def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,

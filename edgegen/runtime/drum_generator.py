@@ -81,10 +81,11 @@ def _load_kind(name: str, models_dir: str | os.PathLike | None) -> OnnxModel:
 def _temperatures(temperature: float, temperature_high: float | None,
                   temperature_low: float | None) -> tuple[float, float]:
     """One ``temperature`` scales both latent spreads around drum_controls' defaults; either can be set alone."""
-    temperature = controls.finite("temperature", temperature, above=0)
+    temperature = controls.finite("temperature", temperature, above=0, high=controls.MAX_TEMPERATURE)
     high = controls.DEFAULT_TEMPERATURE_HIGH * temperature if temperature_high is None else temperature_high
     low = controls.DEFAULT_TEMPERATURE_LOW * temperature if temperature_low is None else temperature_low
-    return controls.finite("temperature_high", high, low=0), controls.finite("temperature_low", low, low=0)
+    return (controls.finite("temperature_high", high, 0, controls.MAX_TEMPERATURE),
+            controls.finite("temperature_low", low, 0, controls.MAX_TEMPERATURE))
 
 
 def _check_bars(bars: int) -> None:

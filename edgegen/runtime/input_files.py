@@ -44,13 +44,19 @@ def read_bounded(path: str | os.PathLike, max_bytes: int) -> bytes:
         raise InputError("not a regular file (a folder, device or pipe)")
     try:
         with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+            size = os.fstat(handle.fileno()).st_size
+            chunks, total = [], 0
+            while size <= max_bytes and total <= max_bytes:  # in chunks: read(n) would allocate n bytes at once
+                chunk = handle.read(min(1 << 20, max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or type(error).__name__}") from None
-    if len(data) > max_bytes:
-        size = max(len(data), path.stat().st_size)
-        raise InputError(f"{size:,} bytes is more than the {max_bytes:,} allowed")
-    return data
+    if size > max_bytes or total > max_bytes:
+        raise InputError(f"{max(size, total):,} bytes is more than the {max_bytes:,} allowed")
+    return b"".join(chunks)
 
 
 def json_depth(text: str) -> int:
