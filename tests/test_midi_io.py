@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mido
@@ -327,18 +328,22 @@ def test_written_bytes_are_those_mido_writes_for_the_same_messages():
         assert again.getvalue() == data, options
 
 
-def _peak_rss_mb(*args: str) -> tuple[int, str, float]:
-    """(exit code, stderr, peak RSS in MB) of `drumgen ARGS` in a fresh process (a fresh parent, so
-    RUSAGE_CHILDREN sees that one child and not the test session's earlier ones)."""
+def _peak_rss_mb(*commands: list[str]) -> list[tuple[int, str, float]]:
+    """(exit code, stderr, peak RSS in MB) of each `drumgen ARGS`, run side by side, each in a fresh
+    process with a fresh parent (so RUSAGE_CHILDREN sees that one child, not the session's earlier ones)."""
     probe = ("import resource, subprocess, sys\n"
              "r = subprocess.run([sys.executable, '-c', 'from edgegen.cli.drumgen import main; main()'] + sys.argv[1:],"
              " capture_output=True, text=True)\n"
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
              "sys.stdout.write(r.stderr)\n")
-    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True).stdout
-    head, _, stderr = out.partition("\n")
-    code, kilobytes = head.split()
-    return int(code), stderr, int(kilobytes) / 1024
+    running = [subprocess.Popen([sys.executable, "-c", probe, *args], stdout=subprocess.PIPE, text=True)
+               for args in commands]
+    results = []
+    for process in running:
+        head, _, stderr = process.communicate()[0].partition("\n")
+        code, kilobytes = head.split()
+        results.append((int(code), stderr, int(kilobytes) / 1024))
+    return results
 
 
 MEMORY_BOUND_MB = 300  # what README promises for any accepted input (measured: show ~160 MB, transfer ~230 MB)
@@ -353,9 +358,9 @@ def test_the_largest_accepted_file_stays_under_the_memory_bound(tmp_path):
     write_midi(path, np.ones((midi_io.MAX_BARS, STEPS, len(INSTRUMENTS)), bool))  # every cell: the most events
     assert midi_io.MAX_BARS * STEPS * len(INSTRUMENTS) * 2 > 0.98 * midi_io.MAX_EVENTS
     out = tmp_path / "out.mid"
-    for args in (["show", str(path)],
-                 ["transfer", str(path), "--to", "rock", "--out", str(out), "--models", str(exported_models()[1])]):
-        code, stderr, peak = _peak_rss_mb(*args)
+    commands = (["show", str(path)],
+                ["transfer", str(path), "--to", "rock", "--out", str(out), "--models", str(exported_models()[1])])
+    for args, (code, stderr, peak) in zip(commands, _peak_rss_mb(*commands)):
         assert code == 0, stderr
         assert peak < MEMORY_BOUND_MB, (args[0], peak)
     assert out.read_bytes().startswith(b"MThd")
@@ -366,15 +371,18 @@ def test_the_largest_accepted_file_stays_under_the_memory_bound(tmp_path):
     ('{"kick": NaN}', "not a JSON note map (NaN is not a number JSON allows)"),
     ('{"kick": 1e999}', "not a JSON note map (1e999 is out of the range of a float)"),
     ('{"kick": 36.0}', "pitch for 'kick' must be an integer 0-127, got 36.0"),
-    ('{"kick": ' + "9" * 5000 + "}", "not a JSON note map (not valid JSON (ValueError))"),
+    ('{"kick": ' + "9" * 5000 + "}", "not a JSON note map (not valid JSON: an integer of more than 4,300 digits)"),
+    ('"' + '\\"' * 30_000, "not a JSON note map (not valid JSON: unterminated string starting at (line 1, column 1))"),
     (" " * (midi_io.MAX_NOTE_MAP_BYTES + 1), "not a JSON note map (65,537 bytes is more than the 65,536 allowed)"),
 ])
 def test_hostile_note_maps_are_one_line(tmp_path, content, problem):
     path = tmp_path / "map.json"
     path.write_text(content)
+    started = time.process_time()
     with pytest.raises(MidiFileError) as info:
         load_note_map(path)
     assert str(info.value) == f"{path}: {problem}"
+    assert time.process_time() - started < 1.0  # unterminated strings took 9 s: a quadratic scan
 
 
 def test_a_note_map_that_is_a_device_or_a_pipe_is_refused(tmp_path):

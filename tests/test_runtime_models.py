@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -236,6 +237,11 @@ def test_a_deeply_nested_or_huge_sidecar_is_refused_before_parsing(models):
     sidecar_of(models).write_text(text[:-2] + ', "extra": "' + "x" * 2**20 + '"}')
     with pytest.raises(ModelError, match=r"letters_vanilla\.onnx\.json: [\d,]+ bytes is more than the 1,048,576 allowed"):
         OnnxModel.by_name(NAME, models)
+    sidecar_of(models).write_text('"' + '\\"' * 500_000)  # 1 MB of one unterminated string
+    started = time.process_time()
+    with pytest.raises(ModelError, match=r"letters_vanilla\.onnx\.json: not valid JSON: unterminated string"):
+        OnnxModel.by_name(NAME, models)
+    assert time.process_time() - started < 2.0  # a quadratic scan of it took about an hour
 
 
 def test_the_graph_decides_when_the_sidecar_is_consistent_but_wrong(models):

@@ -19,7 +19,7 @@ MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays/objects a JSON document may have; sidecars need 4 and note maps 1.
 Python's parser recurses per level and dies of RecursionError near 1,000."""
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # strings (skipped whole) and brackets
+_JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')  # the characters that open or close arrays, objects and strings
 
 
 class InputError(ValueError):
@@ -60,14 +60,28 @@ def read_bounded(path: str | os.PathLike, max_bytes: int) -> bytes:
 
 
 def json_depth(text: str) -> int:
-    """Deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
+    """Deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count).
+
+    One pass over the special characters: a regular expression that skips whole strings takes
+    quadratic time on a file of unterminated ones (`"\\"\\"\\"...`), minutes for a sidecar.
+    """
     depth = deepest = 0
-    for token in _JSON_TOKEN.finditer(text):
-        bracket = token.group()
-        if bracket in "[{":
+    in_string, escaped = False, -1  # escaped: the position of a character after a backslash
+    for match in _JSON_SPECIAL.finditer(text):
+        position, char = match.start(), match.group()
+        if position == escaped:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif bracket in "]}":
+        elif char in "]}":
             depth -= 1
     return deepest
 
@@ -79,7 +93,7 @@ def _refuse_constant(name: str) -> float:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise InputError(f"{text} is out of the range of a float")
+        raise InputError(f"{text[:24]} is out of the range of a float")
     return value
 
 
@@ -97,9 +111,11 @@ def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
     except InputError:
         raise
     except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
-    except (ValueError, RecursionError) as error:  # an integer of more than 4,300 digits; a depth we missed
-        raise InputError(f"not valid JSON ({type(error).__name__})") from None
+        raise InputError(f"not valid JSON: {error.msg.lower()} (line {error.lineno}, column {error.colno})") from None
+    except ValueError:  # int() refuses more than 4,300 digits (sys.get_int_max_str_digits)
+        raise InputError("not valid JSON: an integer of more than 4,300 digits") from None
+    except RecursionError:  # json_depth counts brackets, so this is a safety net
+        raise InputError("not valid JSON: nested too deeply") from None
 
 
 def read_json(path: str | os.PathLike, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> object:
