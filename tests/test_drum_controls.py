@@ -233,7 +233,7 @@ NON_FINITE = [float("nan"), float("inf"), -float("inf"), np.float32("nan")]
 
 @pytest.mark.parametrize("bad", NON_FINITE)
 def test_every_control_refuses_a_non_finite_number_with_one_line(model, bad):
-    """NaN passes `<= 0` checks and used to decode into empty bars (exit 0, a MIDI file of no notes)."""
+    """NaN passes `<= 0` checks and would decode into empty bars (exit 0, a MIDI file of no notes)."""
     rng = np.random.default_rng(0)
     grids = np.zeros((2, STEPS, len(INSTRUMENTS)), bool)
     z_high, z_low = C.sample_latents(model, "rock", 2, rng)

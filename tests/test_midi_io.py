@@ -382,7 +382,7 @@ def test_hostile_note_maps_are_one_line(tmp_path, content, problem):
     with pytest.raises(MidiFileError) as info:
         load_note_map(path)
     assert str(info.value) == f"{path}: {problem}"
-    assert time.process_time() - started < 1.0  # unterminated strings took 9 s: a quadratic scan
+    assert time.process_time() - started < 1.0  # a quadratic scan of unterminated strings takes 9 s
 
 
 def test_a_note_map_that_is_a_device_or_a_pipe_is_refused(tmp_path):

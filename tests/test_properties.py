@@ -37,7 +37,7 @@ from edgegen.runtime.onnx_model import ModelError, OnnxModel
 FAST = settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 COMMANDS = settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
-MEMORY_MB = 64  # per example, Python and numpy allocations (the old transfer held 2.6 GB of numpy arrays)
+MEMORY_MB = 64  # per example, Python and numpy allocations (decoding every bar's candidates at once held 2.6 GB)
 
 
 @contextlib.contextmanager

@@ -221,7 +221,7 @@ DRUM_DAMAGE = {
 
 @pytest.mark.parametrize("case", DRUM_DAMAGE)
 def test_drum_sidecars_with_bad_priors_are_refused_at_load(models, case):
-    """A NaN style prior used to decode into empty bars (exit 0, a MIDI file of no notes)."""
+    """A NaN style prior would decode into empty bars (exit 0, a MIDI file of no notes)."""
     path, value, problem = DRUM_DAMAGE[case]
     edit_sidecar(models, _set(path, value), name="drum_decoder")  # json.dumps writes NaN and Infinity as such
     with pytest.raises(ModelError) as info:
@@ -241,7 +241,7 @@ def test_a_deeply_nested_or_huge_sidecar_is_refused_before_parsing(models):
     started = time.process_time()
     with pytest.raises(ModelError, match=r"letters_vanilla\.onnx\.json: not valid JSON: unterminated string"):
         OnnxModel.by_name(NAME, models)
-    assert time.process_time() - started < 2.0  # a quadratic scan of it took about an hour
+    assert time.process_time() - started < 2.0  # a quadratic scan of it takes about an hour
 
 
 def test_the_graph_decides_when_the_sidecar_is_consistent_but_wrong(models):
@@ -368,7 +368,7 @@ def test_fontgen_models_never_offers_a_damaged_model_as_usable_or_default(models
 
     default = models / f"{DEFAULT_LETTER_MODEL}.onnx"
     default.write_bytes(default.read_bytes()[:-100])  # truncated
-    edit_sidecar(models, lambda d: d.update(latent=[]))  # crashed `fontgen models` with an AttributeError
+    edit_sidecar(models, lambda d: d.update(latent=[]))  # an AttributeError for a careless reader
     result = CliRunner().invoke(main, ["models", "--models", str(models)])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}

@@ -161,7 +161,7 @@ def infer_style(model: DrumModel, z_high: np.ndarray) -> np.ndarray:
 TRANSFER_CANDIDATES = 128  # z_high candidates drawn from the target style's prior
 TRANSFER_SPREAD = 1.0  # their spread (prior temperature); wider finds more bars that keep the backbone
 # Bars whose candidates are decoded and re-encoded in one call: 16 x 128 = 2,048 bars, about 40 MB of
-# activations. Memory stays flat in the length of the file (one batch of every bar took 2.6 GB at 1,000 bars).
+# activations. Memory stays flat in the length of the file (one batch of every bar needs 2.6 GB at 1,000 bars).
 TRANSFER_BATCH_BARS = 16
 
 

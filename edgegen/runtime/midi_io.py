@@ -322,8 +322,8 @@ def midi_bytes(
     """A type-0 Standard MIDI File of the bars [n_bars, 16, 9] on channel 10 (see :func:`bar_events`).
 
     Encoded here, byte for byte as mido writes it (running status included), because mido's
-    message objects cost ~250 bytes each: a long file of dense bars took 4 of them per note,
-    hundreds of MB; this takes 10 bytes per note.
+    message objects cost ~250 bytes each, and building a file with them takes 4 per note:
+    hundreds of MB for a long file of dense bars; this takes 10 bytes per note.
     """
     grids = np.asarray(grids, dtype=bool)
     if grids.ndim == 2:
