@@ -6,6 +6,7 @@ the commands so `drumgen --help` is instant.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -24,9 +25,13 @@ def _parse_blend(text: str) -> dict[str, float]:
     for part in text.split(","):
         name, _, weight = part.partition("=")
         try:
-            weights[name.strip().lower()] = float(weight) if weight else 1.0
+            value = float(weight) if weight else 1.0
         except ValueError:
             raise click.BadParameter(f"{part!r} is not STYLE=WEIGHT", param_hint="--blend") from None
+        if not math.isfinite(value) or value < 0:
+            raise click.BadParameter(f"the weight of {name.strip()!r} must be a finite number >= 0, got {weight}",
+                                     param_hint="--blend")
+        weights[name.strip().lower()] = value
     return weights
 
 
