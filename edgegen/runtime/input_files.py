@@ -26,6 +26,10 @@ class InputError(ValueError):
     """A file we will not read; the message is one line without the path (the caller adds it)."""
 
 
+class MissingInputError(InputError):
+    """The file does not exist (callers name what was missing: a note map, a sidecar, ...)."""
+
+
 def read_bounded(path: str | os.PathLike, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``; InputError otherwise.
 
@@ -37,7 +41,7 @@ def read_bounded(path: str | os.PathLike, max_bytes: int) -> bytes:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise InputError("no such file") from None
+        raise MissingInputError("no such file") from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or type(error).__name__}") from None
     if not stat.S_ISREG(mode):

@@ -32,7 +32,7 @@ from edgegen.runtime.drum_spec import (
 )
 from edgegen.runtime.errors import first_line
 from edgegen.runtime.files import atomic_write_bytes
-from edgegen.runtime.input_files import InputError, read_bounded, read_json
+from edgegen.runtime.input_files import InputError, MissingInputError, read_bounded, read_json
 
 # Limits on a MIDI file we read, checked before the work they bound. Any file within them costs
 # `drumgen show` and `drumgen transfer` under 300 MB and seconds of CPU (measured at the limits: ~200 MB
@@ -224,9 +224,9 @@ def load_note_map(path: str | os.PathLike) -> dict[str, int]:
     """Read a user's JSON map {instrument_name: pitch}; classes it leaves out keep their GM pitch."""
     try:
         raw = read_json(path, MAX_NOTE_MAP_BYTES)
+    except MissingInputError:
+        raise MidiFileError(f"{path}: no such note map file") from None
     except InputError as error:
-        if str(error) == "no such file":
-            raise MidiFileError(f"{path}: no such note map file") from None
         raise MidiFileError(f"{path}: not a JSON note map ({error})") from None
     return check_note_map(raw, source=str(path))
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS
 from edgegen.runtime.errors import first_line
-from edgegen.runtime.input_files import InputError, read_bounded, read_json
+from edgegen.runtime.input_files import InputError, MissingInputError, read_bounded, read_json
 from edgegen.runtime.letter_spec import IMAGE_SIZE, N_LETTERS
 
 FORMAT_VERSION = 1
@@ -294,9 +294,9 @@ def read_sidecar(onnx_path: str | os.PathLike) -> ModelSpec:
     sidecar = Path(str(onnx_path)[: -len(".onnx")] + SIDECAR_SUFFIX)
     try:
         data = read_json(sidecar, MAX_SIDECAR_BYTES)
+    except MissingInputError:
+        raise ModelError(f"missing sidecar {sidecar} for model {onnx_path}") from None
     except InputError as error:
-        if str(error) == "no such file":
-            raise ModelError(f"missing sidecar {sidecar} for model {onnx_path}") from None
         raise ModelError(f"corrupt sidecar {sidecar}: {error}") from None
     return ModelSpec.from_json(data, sidecar)
 
