@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import stat
@@ -458,3 +459,15 @@ def test_ctrl_c_while_a_command_starts_exits_130_without_a_message(models, out):
                            "--out", str(out / "q.png")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130 and done.stderr == "" and done.stdout == "", done.stderr
     assert list(out.iterdir()) == []
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly():
+    """`fontgen models | head -1`: no "Broken pipe" error line and no traceback once the reader is gone.
+
+    The reader here is `true`, gone before Python has started, so the first write meets a closed pipe."""
+    _, models = exported_models()
+    command = (f"{shlex.quote(sys.executable)} -c 'from edgegen.cli.fontgen import main; main()' "
+               f"models --models {shlex.quote(str(models))} | true")
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.stderr == "", result.stderr
+    assert result.returncode == 1  # Python's convention for EPIPE; never a traceback's exit code with a message

@@ -6,7 +6,9 @@ here) still show their traceback, so they get reported and fixed.
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 import click
 
@@ -49,6 +51,14 @@ def import_failure(error: ImportError) -> str:
     return f"could not load the library{library}: {first_line(error)}"
 
 
+def _reader_went_away() -> int:
+    """`fontgen models | head -3`: the reader closed the pipe. End quietly (exit 1, as Python does on EPIPE);
+    stdout goes to /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 class FriendlyGroup(click.Group):
     """A click group whose subcommands report expected errors as `Error: <one line>` (exit 1).
 
@@ -63,6 +73,8 @@ class FriendlyGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise SystemExit(INTERRUPTED) from None
+        except BrokenPipeError:
+            raise SystemExit(_reader_went_away()) from None
         except ImportError as error:  # e.g. no MIDI backend library
             if find_cause(error, (KeyboardInterrupt,)):
                 raise SystemExit(INTERRUPTED) from None
