@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --upgrade pip
 	# torch first and pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(VENV)/bin/pip install torch==2.13.0
-	$(VENV)/bin/pip install -e '.[train,dev]'
+	$(VENV)/bin/pip install -e '.[train,dev,font]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -10,9 +10,12 @@ from pathlib import Path
 import click
 
 from edgegen.cli.errors import FriendlyGroup
-from edgegen.cli.options import IMAGE_OUT, LETTER_MODEL, MODELS, STYLE_SEED, LetterParam, image_options
+from edgegen.cli.options import (IMAGE_OUT, LETTER_MODEL, MODELS, STYLE_SEED, InputFile, LetterParam, image_options,
+                                 out_option, seed_option)
+from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, LETTERS
 
 
+FONT_EXTRA_MISSING = "fontgen font needs the font extra: pip install 'edgegen[font]'"
 MAX_PNG_SAMPLES = 10_000  # a 100 x 100 grid, 2800 x 2800 pixels; 1,000,000 would be about 20 GB in memory
 
 
@@ -41,6 +44,7 @@ def main() -> None:
       fontgen alphabet --seed 3 --out alphabet.png
       fontgen interpolate --from O --to Q --steps 8 --out o_to_q.png
       fontgen sample --n 1000 --model letters_vanilla --out samples.npy
+      fontgen font --seed 3 --out edgegen3.otf --specimen edgegen3.png
       fontgen models
     """
 
@@ -163,6 +167,76 @@ def sample(count: int, seed: int, model: str | None, models_dir: Path | None, ou
             with atomic_output(out, suffix=".npy") as tmp:
                 np.save(tmp, images.astype(np.float32))
     click.echo(f"wrote {out} ({count} samples, seed {seed}, {generator.name})")
+
+
+def _font_builder():
+    """edgegen.runtime.font_builder, or one line naming the extra when fontTools or potracer is missing."""
+    try:
+        from edgegen.runtime import font_builder
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] in ("fontTools", "potrace"):
+            raise click.ClickException(FONT_EXTRA_MISSING) from None
+        raise
+    return font_builder
+
+
+def _like_letters(ctx, param, value: str) -> str:
+    letters = "".join(dict.fromkeys(value.replace(" ", "").upper()))
+    if not letters or any(c not in LETTERS for c in letters):
+        raise click.BadParameter(f"{value!r} must be letters A-Z", ctx, param)
+    return letters
+
+
+@main.command()
+@seed_option(None, "Style seed: one z for all 26 letters [default: 0 when --like is not given].")
+@click.option("--like", type=InputFile(), default=None, metavar="FONT.ttf",
+              help="Pick the style nearest to this font's letters (searched among sampled styles; "
+                   "there is no style encoder yet). Excludes --seed.")
+@click.option("--like-letters", default=DEFAULT_LIKE_LETTERS, show_default=True, callback=_like_letters,
+              help="Letters compared with --like (those the font lacks are skipped).")
+@click.option("--name", default=None, help='Family name [default: "Edgegen Seed N" or "Edgegen Like FONT"].')
+@LETTER_MODEL
+@MODELS
+@out_option("The font file: NAME.otf (OpenType, cubic CFF outlines) or NAME.ttf (TrueType).")
+@click.option("--specimen", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a PNG specimen (pangram and A-Z) drawn with the new font file.")
+def font(seed: int | None, like: Path | None, like_letters: str, name: str | None, model: str | None,
+         models_dir: Path | None, out: Path, specimen: Path | None) -> None:
+    """Build an installable font (capitals A-Z; lower case maps to them) from one style.
+
+    Each letter is drawn by the model, enlarged, traced to smooth outlines and put
+    on a common baseline and cap height; the same seed gives the same file.
+
+    \b
+    Examples:
+      fontgen font --seed 3 --out edgegen3.otf
+      fontgen font --seed 3 --name "My Caps" --out mycaps.ttf --specimen mycaps.png
+      fontgen font --like DejaVuSerif.ttf --out like_serif.otf
+    """
+    if seed is not None and like is not None:
+        raise click.UsageError("--seed and --like both choose the style: give one of them")
+    if out.suffix.lower() not in (".otf", ".ttf"):
+        raise click.BadParameter(f"{out} must end in .otf or .ttf", param_hint="--out")
+    if specimen is not None and specimen.suffix.lower() != ".png":
+        raise click.BadParameter(f"{specimen} must end in .png", param_hint="--specimen")
+    builder = _font_builder()
+    from edgegen.runtime.files import all_or_none, atomic_output, atomic_write_bytes
+
+    with all_or_none(out, specimen):
+        generator = _generator(model, models_dir)
+        if like is not None:
+            style = builder.like_style(generator, like, like_letters)
+            family = name or f"Edgegen Like {like.stem}"
+        else:
+            style = builder.seed_style(generator, seed or 0)
+            family = name or f"Edgegen Seed {seed or 0}"
+        data = builder.make_font(generator, style, family, truetype=out.suffix.lower() == ".ttf")
+        atomic_write_bytes(out, data)
+        if specimen is not None:
+            with atomic_output(specimen, suffix=".png") as tmp:
+                builder.specimen(data, f"{family} ({style.source})").save(tmp, format="PNG")
+    also = f" and {specimen}" if specimen is not None else ""
+    click.echo(f"wrote {out}{also} ({family}: {style.source}, {generator.name}, {len(data):,} bytes)")
 
 
 @main.command()

@@ -8,3 +8,6 @@ from __future__ import annotations
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 N_LETTERS = len(LETTERS)
 IMAGE_SIZE = 28
+
+DEFAULT_LIKE_LETTERS = "HAMBURGEFONTS"
+"""Letters compared when matching a user's font: a type designer's test word, most of the capitals' shapes."""
