@@ -32,6 +32,7 @@ from fontTools.pens.reverseContourPen import ReverseContourPen
 from fontTools.pens.t2CharStringPen import T2CharStringPen
 from fontTools.pens.transformPen import TransformPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
+from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from edgegen import __version__
@@ -117,8 +118,6 @@ def render_font_letters(path: str | os.PathLike | bytes, letters: str) -> np.nda
 
 def _letters_in_font(path: Path, letters: str) -> str:
     """The letters of ``letters`` the font maps and draws with ink; FontSourceError when it cannot be read."""
-    from fontTools.ttLib import TTFont, TTLibError
-
     if not path.is_file():
         raise FontSourceError(f"--like font {path} does not exist")
     try:
