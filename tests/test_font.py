@@ -187,3 +187,12 @@ def test_font_command_never_imports_torch(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("IMPORTED:")] == ["IMPORTED:"]
     TTFont(io.BytesIO((tmp_path / "f.otf").read_bytes()))
+
+
+@pytest.mark.parametrize("suffix", [".otf", ".ttf"])
+def test_the_opentype_sanitizer_accepts_the_font(tmp_path, suffix):
+    """OTS is what browsers run on web fonts: it refuses malformed tables a lenient reader would accept."""
+    ots = pytest.importorskip("ots")
+    path = build(tmp_path, "--seed", "4", name=f"f{suffix}")
+    result = ots.sanitize(str(path), str(tmp_path / f"clean{suffix}"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -340,8 +340,9 @@ def build_font(images: np.ndarray, family: str, source: str, truetype: bool) -> 
     })
     fb.setupOS2(usWeightClass=400, sTypoAscender=ASCENDER, sTypoDescender=DESCENDER, sTypoLineGap=0,
                 usWinAscent=ASCENDER, usWinDescent=-DESCENDER, sCapHeight=CAP_HEIGHT, sxHeight=CAP_HEIGHT,
-                achVendID="EDGE", fsType=0, usFirstCharIndex=32, usLastCharIndex=0xA0)
-    fb.setupPost()
+                achVendID="EDGE", fsType=0, version=4, ulCodePageRange1=1,  # Latin 1
+                fsSelection=0x40 | 0x80)  # REGULAR, USE_TYPO_METRICS
+    fb.setupPost(underlinePosition=-100, underlineThickness=50)
     fb.font.recalcTimestamp = False
     out = io.BytesIO()
     fb.save(out)
