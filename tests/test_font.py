@@ -196,3 +196,22 @@ def test_the_opentype_sanitizer_accepts_the_font(tmp_path, suffix):
     path = build(tmp_path, "--seed", "4", name=f"f{suffix}")
     result = ots.sanitize(str(path), str(tmp_path / f"clean{suffix}"), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".otf", ".ttf"])
+def test_capitals_share_baseline_and_cap_height_and_q_hangs_its_tail_below(tmp_path, suffix):
+    from fontTools.pens.boundsPen import BoundsPen
+
+    from edgegen.runtime.font_builder import CAP_HEIGHT, DESCENDERS
+
+    font = TTFont(build(tmp_path, "--seed", "3", name=f"f{suffix}"))
+    glyphs = font.getGlyphSet()
+    bottoms = {}
+    for letter in string.ascii_uppercase:
+        pen = BoundsPen(glyphs)
+        glyphs[letter].draw(pen)
+        _, y_min, _, y_max = pen.bounds
+        expected_bottom = -DESCENDERS.get(letter, 0.0) * CAP_HEIGHT
+        assert abs(y_max - CAP_HEIGHT) <= 10 and abs(y_min - expected_bottom) <= 10, (letter, y_min, y_max)
+        bottoms[letter] = y_min
+    assert bottoms["Q"] < -0.05 * CAP_HEIGHT and abs(bottoms["O"]) <= 10  # the tail below, the body on the line

@@ -42,6 +42,8 @@ from edgegen.runtime.onnx_model import ModelError
 
 UNITS_PER_EM = 1000
 CAP_HEIGHT = 700  # every capital's ink is scaled to this height, standing on the baseline
+# Q's tail hangs below the baseline in nearly every typeface; its body, not its tail, stands on the line
+DESCENDERS = {"Q": 0.12}  # letter -> descent below the baseline, as a share of CAP_HEIGHT
 ASCENDER = 800
 DESCENDER = -200
 SIDE_BEARING = 60  # units left and right of each glyph's ink
@@ -232,8 +234,12 @@ class Glyph:
     lsb: int
 
 
-def place(outline: RecordingPen, box: tuple[int, int, int, int] | None, truetype: bool) -> Glyph:
+def place(outline: RecordingPen, box: tuple[int, int, int, int] | None, truetype: bool,
+          descent: float = 0.0) -> Glyph:
     """Scale a traced glyph so its ink is CAP_HEIGHT tall on the baseline, with SIDE_BEARING either side.
+
+    A letter with a ``descent`` (a share of CAP_HEIGHT, e.g. Q's tail) reaches from that far below
+    the baseline up to the cap height.
 
     For TrueType the cubic curves become quadratic first (cu2qu, within 1 unit) and turn
     clockwise (TrueType's outer direction); the side bearings are then measured on the
@@ -242,10 +248,11 @@ def place(outline: RecordingPen, box: tuple[int, int, int, int] | None, truetype
     if box is None:
         return Glyph(RecordingPen(), SPACE_WIDTH, 0)
     left, bottom, right, top = box
-    scale = CAP_HEIGHT / max(1, top - bottom)
+    drop = descent * CAP_HEIGHT
+    scale = (CAP_HEIGHT + drop) / max(1, top - bottom)
     moved = RecordingPen()
     target = Cu2QuPen(moved, max_err=1.0, reverse_direction=True) if truetype else moved
-    outline.replay(TransformPen(_RoundingPen(target), (scale, 0, 0, scale, -left * scale, -bottom * scale)))
+    outline.replay(TransformPen(_RoundingPen(target), (scale, 0, 0, scale, -left * scale, -bottom * scale - drop)))
     bounds = ControlBoundsPen(None) if truetype else BoundsPen(None)  # glyf stores control-point bounds
     moved.replay(bounds)
     x_min, _, x_max, _ = bounds.bounds
@@ -298,7 +305,7 @@ def build_font(images: np.ndarray, family: str, source: str, truetype: bool) -> 
     """The font file's bytes (.ttf when ``truetype``, else .otf) for A-Z images [26, 28, 28]."""
     glyphs = {".notdef": _notdef(), "space": Glyph(RecordingPen(), SPACE_WIDTH, 0)}
     for letter, image in zip(LETTERS, images):
-        glyphs[letter] = place(*trace(image), truetype)
+        glyphs[letter] = place(*trace(image), truetype, DESCENDERS.get(letter, 0.0))
     order = list(glyphs)
     cmap = {32: "space", 0xA0: "space"}
     for letter in LETTERS:
