@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from edgegen import __version__
 from edgegen.runtime.font_generator import FontGenerator, LetterClassifier, letter_index
+from edgegen.runtime.glyphs import POINT_SIZE, letters_of_font
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, IMAGE_SIZE, LETTERS
 from edgegen.runtime.onnx_model import ModelError
 
@@ -58,8 +59,6 @@ PANGRAM = "SPHINX OF BLACK QUARTZ JUDGE MY VOW"
 LIKE_CANDIDATES = 256  # styles sampled when matching a font (there is no style encoder yet)
 LIKE_SEED = 0  # the candidates are the same on every run, so --like is deterministic too
 LIKE_BLUR_SIGMA = 1.5
-_BOX = 20  # the training data's glyph box: longer side 20 px inside 28x28
-_CANVAS, _POINT_SIZE = 112, 80  # drawn large and reduced, as the training data is
 
 
 class FontSourceError(ValueError):
@@ -94,28 +93,9 @@ def _gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def render_font_letters(path: str | os.PathLike | bytes, letters: str) -> np.ndarray:
-    """Letters drawn with a font file as the training data draws them: [len, 28, 28], ink = 1.
-
-    Drawn at 80 pt on a 112 px canvas, cropped to the ink, the longer side fitted
-    to 20 px (Lanczos), centred in 28x28. A letter with no ink gives a blank image.
-    """
+    """Letters drawn with a font file as the training data draws them: [len, 28, 28], ink = 1."""
     source = io.BytesIO(path) if isinstance(path, bytes) else str(path)
-    font = ImageFont.truetype(source, _POINT_SIZE)
-    out = []
-    for letter in letters:
-        canvas = Image.new("L", (_CANVAS, _CANVAS), 0)
-        ImageDraw.Draw(canvas).text((_CANVAS / 2, _CANVAS / 2), letter, fill=255, font=font, anchor="mm")
-        bbox = canvas.getbbox()
-        image = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 0)
-        if bbox is not None:
-            glyph = canvas.crop(bbox)
-            w, h = glyph.size
-            factor = _BOX / max(w, h)
-            size = (max(1, round(w * factor)), max(1, round(h * factor)))
-            image.paste(glyph.resize(size, Image.LANCZOS),
-                        (round((IMAGE_SIZE - size[0]) / 2), round((IMAGE_SIZE - size[1]) / 2)))
-        out.append(np.asarray(image, np.float32) / 255.0)
-    return np.stack(out)
+    return letters_of_font(ImageFont.truetype(source, POINT_SIZE), letters)
 
 
 def _letters_in_font(path: Path, letters: str) -> str:
@@ -125,7 +105,7 @@ def _letters_in_font(path: Path, letters: str) -> str:
     try:
         with TTFont(str(path), lazy=True, fontNumber=0) as font:
             cmap = font.getBestCmap() or {}
-        ImageFont.truetype(str(path), _POINT_SIZE)
+        ImageFont.truetype(str(path), POINT_SIZE)
     except (TTLibError, OSError, AssertionError, KeyError, ValueError) as error:
         raise FontSourceError(f"cannot read {path} as a font (TrueType or OpenType): "
                               f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageFilter, ImageFont
 
 from edgegen.runtime.files import atomic_output, atomic_write_text
-from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
+from edgegen.runtime.glyphs import POINT_SIZE, draw_glyph, fit_glyph
+from edgegen.runtime.letter_spec import LETTERS
 
 # the ten fonts of DESIGN 3.1, all inside matplotlib/mpl-data/fonts/ttf
 DEFAULT_FONT_FILES = (
@@ -26,9 +27,6 @@ DEFAULT_FONT_FILES = (
     "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
 )
 REFERENCE_FONT_FILE = "DejaVuSans.ttf"
-CANVAS = 112          # glyphs are drawn at 4x and reduced, which anti-aliases strokes
-POINT_SIZE = 80       # font size on the large canvas
-BOX = 20              # the glyph's longer side fits this many pixels of the 28x28 image (as MNIST)
 DATA_FILE = "letters.npz"
 MANIFEST_FILE = "manifest.json"
 
@@ -85,46 +83,17 @@ def _load_font(path: Path) -> ImageFont.FreeTypeFont:
         raise FontError(f"{path}: not a readable font file ({err})") from None
 
 
-def _draw_glyph(font: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> Image.Image:
-    """The glyph drawn white on black in the middle of the large canvas ("L" mode)."""
-    canvas = Image.new("L", (CANVAS, CANVAS), 0)
-    ImageDraw.Draw(canvas).text((CANVAS / 2, CANVAS / 2), text, fill=255, font=font,
-                                anchor="mm", stroke_width=stroke, stroke_fill=255)
-    return canvas
-
-
-def _fit_to_28(glyph: Image.Image, scale: float = 1.0, rotation: float = 0.0,
-               shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Crop to the ink, rotate, fit the longer side to BOX*scale pixels, centre (plus shift) in 28x28."""
-    if rotation:
-        glyph = glyph.rotate(rotation, resample=Image.BILINEAR, expand=True, fillcolor=0)
-    bbox = glyph.getbbox()
-    if bbox is None:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    glyph = glyph.crop(bbox)
-    w, h = glyph.size
-    factor = BOX * scale / max(w, h)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = glyph.resize(size, resample=Image.LANCZOS)
-    out = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 0)
-    # paste at a sub-pixel-free integer offset; the shift is rounded to whole pixels after centring
-    x0 = round((IMAGE_SIZE - size[0]) / 2 + shift[0])
-    y0 = round((IMAGE_SIZE - size[1]) / 2 + shift[1])
-    out.paste(small, (x0, y0))
-    return np.asarray(out, dtype=np.float32) / 255.0
-
-
 def render_letter(font: ImageFont.FreeTypeFont, letter: str, rng: np.random.Generator | None,
                   config: LetterDataConfig) -> np.ndarray:
     """One 28x28 image of ``letter``; with ``rng`` None it is the clean, centred glyph."""
     if rng is None:
-        return _fit_to_28(_draw_glyph(font, letter))
+        return fit_glyph(draw_glyph(font, letter))
     stroke = int(rng.integers(0, config.max_stroke + 1))
     rotation = float(rng.uniform(-config.max_rotation_deg, config.max_rotation_deg))
     scale = float(rng.uniform(*config.scale_range))
     shift = (float(rng.uniform(-config.max_shift_px, config.max_shift_px)),
              float(rng.uniform(-config.max_shift_px, config.max_shift_px)))
-    return _fit_to_28(_draw_glyph(font, letter, stroke), scale, rotation, shift)
+    return fit_glyph(draw_glyph(font, letter, stroke), scale, rotation, shift)
 
 
 _REFERENCE: np.ndarray | None = None
