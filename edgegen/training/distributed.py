@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -73,6 +73,15 @@ def teardown() -> None:
 def current() -> Processes:
     """This process's place (rank 0 of 1 unless :func:`setup` joined a group)."""
     return _CURRENT
+
+
+def _silent(*_args: object, **_kwargs: object) -> None:
+    pass
+
+
+def main_log(log: Callable[..., None] = print) -> Callable[..., None]:
+    """``log`` on rank 0, a no-op on the other ranks (N processes would print every line N times)."""
+    return log if current().is_main else _silent
 
 
 def barrier() -> None:

@@ -104,4 +104,5 @@ def fit(trainable: Trainable, run_dir: str | Path, log: Callable[[str], None] = 
         save_checkpoint({**checkpoint, "modules": modules, "rng": rng,
                          "optimizers": {n: o.state_dict() for n, o in trainable.optimizers.items()}}, path)
         log_file.append({**row, "seconds": round(time.perf_counter() - began, 3), "finished_at": time.time()})
+    distributed.barrier()  # rank 0's last checkpoint is on disk before any process reads it
     return checkpoint

@@ -47,11 +47,6 @@ def _quick_overrides(quick: bool, epochs: int = 2) -> dict:
     return {"epochs": epochs, "val_every": 1} if quick else {}
 
 
-def _log(processes: distributed.Processes):
-    """Progress lines from rank 0 only."""
-    return print if processes.is_main else (lambda *_: None)
-
-
 @click.group()
 def main() -> None:
     """Drum corpus, hierarchical VAE, style classifier and their report."""
@@ -96,7 +91,7 @@ def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
     run_dir = Path(runs) / (folder or ("vae" if variant == "final" else variant))
     with distributed.session() as processes, one_line_errors():
         _, ckpt = train_vae(get_config(variant, **_quick_overrides(quick)), variant, tr, va, run_dir,
-                            show_progress=processes.is_main, log=_log(processes))
+                            show_progress=processes.is_main, log=distributed.main_log())
     if processes.is_main:
         click.echo(f"{variant}: epoch {ckpt['epoch']}, {ckpt['train_seconds'] / 60:.1f} min -> {run_dir}")
 
@@ -115,7 +110,7 @@ def all_(runs: str, reports: str, quick: bool) -> None:
     runs_dir = Path(runs)
     tr, va, _ = _corpus_splits(quick)
     with distributed.session() as processes, one_line_errors():
-        log = _log(processes)
+        log = distributed.main_log()
         train_vae(get_config("final", **_quick_overrides(quick)), "final", tr, va, runs_dir / "vae", log=log)
         classifier = "tiny" if quick else "default"
         train_style_classifier(get_classifier_config(classifier), classifier, tr, va,

@@ -124,8 +124,6 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
     style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles), device=device) \
         if config.style_ce_balanced else None
     objective = distributed.wrap(VaeObjective(model, style_weights))
-    steps_per_epoch = max(1, int(np.ceil(len(x_all) / config.batch_size / distributed.current().world_size)))
-    total_steps = steps_per_epoch * config.epochs
 
     def train_epoch(epoch: int) -> dict[str, float]:
         objective.train()
@@ -136,7 +134,8 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
         shown = progress(batches, length=len(batches), label=f"drums {variant} {epoch}/{config.epochs}") \
             if show_progress else batches
         for i, idx in enumerate(shown):
-            parts = objective(x_all[idx], s_all[idx], ((epoch - 1) * steps_per_epoch + i) / total_steps)
+            # share of training done: the annealing schedules run on it (this process's own step count)
+            parts = objective(x_all[idx], s_all[idx], (epoch - 1 + i / len(batches)) / config.epochs)
             optimizer.zero_grad()
             parts["loss"].backward()
             optimizer.step()

@@ -51,13 +51,9 @@ def _load_data(data_dir: str, fonts: tuple[str, ...], quick: bool, log=click.ech
     try:
         paths, config = _fonts_and_config(fonts, quick)
         with distributed.main_first():
-            return load_or_build(data_dir, paths, config, log=log if distributed.current().is_main else _quiet)
+            return load_or_build(data_dir, paths, config, log=distributed.main_log(log))
     except FontError as err:
         raise click.ClickException(str(err)) from None
-
-
-def _quiet(*_args) -> None:
-    pass
 
 
 def _classifier_config(quick: bool):
@@ -72,19 +68,22 @@ def _variant_config(name: str, quick: bool):
     return quick_overrides(config) if quick else config
 
 
-def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, quick: bool, threads: int) -> dict:
-    """Train (or resume) one variant in this process (also the worker of `all --jobs N`)."""
+def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, quick: bool, threads: int,
+                data: dict | None = None) -> dict:
+    """Train (or resume) one variant in this process (also the worker of `all --jobs N`, which loads ``data``
+    from the cache itself)."""
     set_threads(threads)
     from edgegen.training.letters.classifier import load_classifier
     from edgegen.training.letters.train_gan import train_variant
-    data = _load_data(data_dir, fonts, quick, log=_quiet)
+    if data is None:
+        data = _load_data(data_dir, fonts, quick, log=lambda *_: None)
     classifier_path = Path(runs) / "classifier" / "checkpoint.pt"
     if not classifier_path.exists():
         raise click.ClickException(f"{classifier_path} not found; run the `classifier` command first")
     with one_line_errors():
         classifier, _ = load_classifier(classifier_path)
-        log = click.echo if distributed.current().is_main else _quiet
-        return train_variant(name, _variant_config(name, quick), data, classifier, Path(runs) / name, log=log)
+        return train_variant(name, _variant_config(name, quick), data, classifier, Path(runs) / name,
+                             log=distributed.main_log(click.echo))
 
 
 data_option = click.option("--data", "data_dir", default="data/letters", show_default=True,
@@ -120,9 +119,9 @@ def data(data_dir, fonts, quick):
 def _train_classifier(arrays, runs, quick, threads):
     set_threads(threads or default_threads())
     from edgegen.training.letters.classifier import train_classifier
-    log = click.echo if distributed.current().is_main else _quiet
     with one_line_errors():
-        ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier", log=log)
+        ckpt = train_classifier(arrays, _classifier_config(quick), Path(runs) / "classifier",
+                                log=distributed.main_log(click.echo))
     if distributed.current().is_main:
         click.echo(f"classifier: best validation accuracy {ckpt['metrics']['val_accuracy']:.4f} "
                    f"(epoch {ckpt['epoch']} of training)")
@@ -194,7 +193,7 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only):
             jobs = 1
             failures = []
             for n in _longest_first(names):  # each on every process; a failure stops all of them
-                run_variant(n, data_dir, fonts, runs, quick, default_threads())
+                run_variant(n, data_dir, fonts, runs, quick, default_threads(), data=arrays)
         else:
             failures = _variants_in_processes(names, data_dir, fonts, runs, quick, jobs)
         train_minutes = (time.time() - t_variants) / 60
