@@ -15,6 +15,7 @@ import click
 from edgegen.cli.errors import INTERRUPTED, find_cause, import_failure
 from edgegen.cli.options import (CHANNEL, DEFAULT_BPM, SEED, FiniteFloatRange, InputFile, midi_options, resolve_seed,
                                  style_option, to_style_option)
+from edgegen.runtime import portable_random
 from edgegen.runtime.errors import first_line
 
 DAW_EXAMPLE = """\b
@@ -68,7 +69,7 @@ def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int, m
     for name in (style, to_style):
         if name is not None:
             generator.check_style(name)
-    model, rng = generator.model, np.random.default_rng(seed)
+    model, rng = generator.model, portable_random.rng(seed)
     if mode == "morph":
         return bar_source.morph_grids(model, style, to_style, every, every, rng)
     if mode == "evolve":
@@ -161,7 +162,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
                 raise click.ClickException(import_failure(error)) from None
             raise click.ClickException(first_line(error)) from None
 
-        rng = np.random.default_rng(seed)
+        rng = portable_random.rng(seed)
 
         def to_notes(bar):
             """A bool grid (generated) or a uint8 velocity grid (a --pattern file's own dynamics)."""

@@ -9,7 +9,7 @@ Where commands share a flag but not its meaning (``--seed`` is a style seed in
 fontgen and a fresh random seed in drumgen sample), a small factory fixes the
 spelling and type and the command passes its own default and help.
 
-Only click and the drum format's constants are imported, so `--help` stays instant.
+Only click, the drum format's constants and the seed range are imported, so `--help` stays instant.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from edgegen.runtime.drum_spec import STYLES
+from edgegen.runtime.portable_random import PortableRandom
 
 # ----------------------------------------------------------------------------- parameter types
 
@@ -79,10 +80,10 @@ MODELS = click.option("--models", "models_dir", type=click.Path(file_okay=False,
 
 
 def seed_option(default: int | None, help: str):
-    """``--seed``: an integer from 0 (numpy's generators take no negative seeds); what it seeds and
-    its default depend on the command."""
-    return click.option("--seed", type=click.IntRange(min=0), default=default, show_default=default is not None,
-                        help=help)
+    """``--seed``: an integer from 0 to 2**53-1 (the seeds the portable generator, and so the web page,
+    can hold); what it seeds and its default depend on the command."""
+    return click.option("--seed", type=click.IntRange(min=0, max=PortableRandom.MAX_SEED), default=default,
+                        show_default=default is not None, help=help)
 
 
 def out_option(help: str, required: bool = True):

@@ -17,6 +17,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from edgegen.runtime import portable_random
 from edgegen.runtime.drum_spec import KICK_SNARE, TRANSFER_KEEP
 
 # Defaults chosen on the validation split after training (see reports/drums/results.json).
@@ -87,7 +88,7 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def sample_low(model: DrumModel, z_high: np.ndarray, rng: np.random.Generator,
+def sample_low(model: DrumModel, z_high: np.ndarray, rng: portable_random.PortableRandom,
                temperature_low: float = DEFAULT_TEMPERATURE_LOW, noise: np.ndarray | None = None) -> np.ndarray:
     """Draw z_low ~ p(z_low | z_high) with its spread scaled by ``temperature_low``.
 
@@ -100,7 +101,7 @@ def sample_low(model: DrumModel, z_high: np.ndarray, rng: np.random.Generator,
     return _f32(mu + temperature_low * np.exp(0.5 * logvar) * noise)
 
 
-def sample_latents(model: DrumModel, style: str, n: int, rng: np.random.Generator,
+def sample_latents(model: DrumModel, style: str, n: int, rng: portable_random.PortableRandom,
                    temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
                    temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> tuple[np.ndarray, np.ndarray]:
     """z_high from the style's prior and z_low from p(z_low | z_high), each with its own temperature."""
@@ -112,7 +113,7 @@ def sample_latents(model: DrumModel, style: str, n: int, rng: np.random.Generato
 
 
 def decode_grid(model: DrumModel, z_high: np.ndarray, z_low: np.ndarray, temperature: float = 1.0,
-                complexity: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+                complexity: float = 0.0, rng: portable_random.PortableRandom | None = None) -> np.ndarray:
     """Latents -> bars bool [N, 16, 9].
 
     Without ``rng`` it THRESHOLDS: a cell is a hit when logit / temperature >
@@ -130,7 +131,7 @@ def decode_grid(model: DrumModel, z_high: np.ndarray, z_low: np.ndarray, tempera
     return rng.random(logits.shape) < 1.0 / (1.0 + np.exp(-logits))
 
 
-def sample_style(model: DrumModel, style: str, n: int, rng: np.random.Generator,
+def sample_style(model: DrumModel, style: str, n: int, rng: portable_random.PortableRandom,
                  temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
                  temperature_low: float = DEFAULT_TEMPERATURE_LOW, complexity: float = 0.0) -> np.ndarray:
     """``n`` independent bars [n, 16, 9] of one style."""
@@ -187,7 +188,7 @@ def _style_score(model: DrumModel, bars: np.ndarray, s: int) -> np.ndarray:
     return style_log_posterior(model, model.encode(flat)[0])[:, s].reshape(bars.shape[:-2])
 
 
-def _fit_transfer(model: DrumModel, grids: np.ndarray, s: int, rng: np.random.Generator, candidates: int,
+def _fit_transfer(model: DrumModel, grids: np.ndarray, s: int, rng: portable_random.PortableRandom, candidates: int,
                   keep: float, complexity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z_high, z_low, bars) of the "fit" transfer; see :func:`transfer_latents`.
 
@@ -237,7 +238,7 @@ def _transfer_settings(model: DrumModel, target_style: str, strength: float, mod
 
 
 def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-                     mode: str = "fit", rng: np.random.Generator | None = None,
+                     mode: str = "fit", rng: portable_random.PortableRandom | None = None,
                      candidates: int = TRANSFER_CANDIDATES, keep: float = TRANSFER_KEEP,
                      complexity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The (z_high, z_low) that :func:`transfer` decodes; z_low is the source's posterior mean, untouched.
@@ -261,7 +262,7 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
                                                        complexity)
     grids = np.asarray(grids).reshape(-1, 16, 9)
     if mode == "fit":
-        z_high, z_low, _ = _fit_transfer(model, grids, s, rng or np.random.default_rng(0), candidates, keep,
+        z_high, z_low, _ = _fit_transfer(model, grids, s, rng or portable_random.rng(0), candidates, keep,
                                          complexity)
         return z_high, z_low
     z_high, z_low = encode_mean(model, grids)
@@ -274,7 +275,7 @@ def transfer_latents(model: DrumModel, grids: np.ndarray, target_style: str, str
 
 
 def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: float = 1.0,
-             mode: str = "fit", complexity: float = 0.0, rng: np.random.Generator | None = None,
+             mode: str = "fit", complexity: float = 0.0, rng: portable_random.PortableRandom | None = None,
              candidates: int = TRANSFER_CANDIDATES, keep: float = TRANSFER_KEEP) -> np.ndarray:
     """Restyle bars [N, 16, 9]: encode, keep z_low, move z_high to the target style (see transfer_latents).
 
@@ -283,7 +284,7 @@ def transfer(model: DrumModel, grids: np.ndarray, target_style: str, strength: f
     if mode == "fit":
         s, _, keep, complexity = _transfer_settings(model, target_style, strength, mode, candidates, keep, complexity)
         grids = np.asarray(grids).reshape(-1, 16, 9)
-        return _fit_transfer(model, grids, s, rng or np.random.default_rng(0), candidates, keep, complexity)[2]
+        return _fit_transfer(model, grids, s, rng or portable_random.rng(0), candidates, keep, complexity)[2]
     z_high, z_low = transfer_latents(model, grids, target_style, strength, mode, rng, candidates, keep)
     return decode_grid(model, z_high, z_low, complexity=complexity)
 
@@ -304,7 +305,7 @@ def interpolate(model: DrumModel, grid_a: np.ndarray, grid_b: np.ndarray, n_step
     return decode_grid(model, z_high, z_low)
 
 
-def blend(model: DrumModel, weights: dict[str, float], n: int, rng: np.random.Generator,
+def blend(model: DrumModel, weights: dict[str, float], n: int, rng: portable_random.PortableRandom,
           temperature_high: float = DEFAULT_TEMPERATURE_HIGH,
           temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
     """Bars from a mixture of styles: z_high around the weighted mean of the style priors.
@@ -323,14 +324,14 @@ def blend(model: DrumModel, weights: dict[str, float], n: int, rng: np.random.Ge
     return decode_grid(model, z_high, sample_low(model, z_high, rng, temperature_low))
 
 
-def evolve(model: DrumModel, z_high: np.ndarray, n: int, rng: np.random.Generator,
+def evolve(model: DrumModel, z_high: np.ndarray, n: int, rng: portable_random.PortableRandom,
            temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
     """``n`` bars [n, 16, 9] that share one z_high [4] (the same groove and style) with fresh z_low."""
     z_high = np.repeat(_f32(z_high).reshape(1, -1), n, axis=0)
     return decode_grid(model, z_high, sample_low(model, z_high, rng, temperature_low))
 
 
-def morph(model: DrumModel, style_a: str, style_b: str, n_bars: int, rng: np.random.Generator,
+def morph(model: DrumModel, style_a: str, style_b: str, n_bars: int, rng: portable_random.PortableRandom,
           temperature_low: float = DEFAULT_TEMPERATURE_LOW) -> np.ndarray:
     """``n_bars`` bars gliding from style a to style b.
 
@@ -347,5 +348,5 @@ def morph(model: DrumModel, style_a: str, style_b: str, n_bars: int, rng: np.ran
 def hits_per_bar_by_complexity(model: DrumModel, style: str, n: int, seed: int = 0,
                                settings: Sequence[float] = COMPLEXITY_SETTINGS) -> list[float]:
     """Mean hits per bar of the same latents decoded at each complexity setting."""
-    z_high, z_low = sample_latents(model, style, n, np.random.default_rng(seed))
+    z_high, z_low = sample_latents(model, style, n, portable_random.rng(seed))
     return [float(decode_grid(model, z_high, z_low, complexity=c).sum(axis=(1, 2)).mean()) for c in settings]

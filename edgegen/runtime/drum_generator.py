@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegen.runtime import drum_controls as controls
+from edgegen.runtime import portable_random
 from edgegen.runtime.drum_controls import UnknownStyleError
 from edgegen.runtime.onnx_model import ModelError, OnnxModel
 
@@ -119,7 +120,7 @@ class DrumGenerator:
         variety; ``complexity`` in [-1, 1] removes or adds hits."""
         _check_bars(bars)
         high, low = _temperatures(temperature, temperature_high, temperature_low)
-        return controls.sample_style(self.model, style, bars, np.random.default_rng(seed), temperature_high=high,
+        return controls.sample_style(self.model, style, bars, portable_random.rng(seed), temperature_high=high,
                                      temperature_low=low, complexity=complexity)
 
     def evolve(self, style: str, bars: int, seed: int | None = None, every: int = 4, temperature: float = 1.0,
@@ -129,7 +130,7 @@ class DrumGenerator:
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         high, low = _temperatures(temperature, temperature_high, temperature_low)
-        rng = np.random.default_rng(seed)
+        rng = portable_random.rng(seed)
         z_high, _ = controls.sample_latents(self.model, style, 1, rng, temperature_high=high, temperature_low=low)
         variations = controls.evolve(self.model, z_high[0], -(-bars // every), rng, temperature_low=low)
         return np.repeat(variations, every, axis=0)[:bars]
@@ -137,12 +138,12 @@ class DrumGenerator:
     def morph(self, style_from: str, style_to: str, bars: int, seed: int | None = None) -> np.ndarray:
         """``bars`` bars gliding from one style to another (z_high walks between the style priors)."""
         _check_bars(bars)
-        return controls.morph(self.model, style_from, style_to, bars, np.random.default_rng(seed))
+        return controls.morph(self.model, style_from, style_to, bars, portable_random.rng(seed))
 
     def blend(self, weights: dict[str, float], bars: int = 1, seed: int | None = None) -> np.ndarray:
         """Bars from a weighted mixture of styles, e.g. {"jazz": 0.7, "latin": 0.3}."""
         _check_bars(bars)
-        return controls.blend(self.model, weights, bars, np.random.default_rng(seed))
+        return controls.blend(self.model, weights, bars, portable_random.rng(seed))
 
     def transfer(self, grids: np.ndarray, style: str, seed: int | None = None, strength: float = 1.0,
                  mode: str = "fit", complexity: float = 0.0, keep: float = controls.TRANSFER_KEEP) -> np.ndarray:
@@ -155,7 +156,7 @@ class DrumGenerator:
         """
         grids = np.asarray(grids, dtype=np.float32).reshape(-1, 16, 9)
         return controls.transfer(self.model, grids, style, strength=strength, mode=mode, complexity=complexity,
-                                 rng=np.random.default_rng(seed), keep=keep)
+                                 rng=portable_random.rng(seed), keep=keep)
 
     def interpolate(self, grid_a: np.ndarray, grid_b: np.ndarray, steps: int = 8, level: str = "both") -> np.ndarray:
         """``steps`` bars walking from bar a to bar b through latent space."""

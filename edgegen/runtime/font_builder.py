@@ -36,6 +36,7 @@ from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from edgegen import __version__
+from edgegen.runtime import portable_random
 from edgegen.runtime.font_generator import FontGenerator, LetterClassifier, letter_index
 from edgegen.runtime.glyphs import POINT_SIZE, letters_of_font
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, IMAGE_SIZE, LETTERS
@@ -148,7 +149,7 @@ def like_style(generator: FontGenerator, path: str | os.PathLike, letters: str =
     examples = render_font_letters(path, present)
     _check_letters_readable(generator, path, present, examples)
     target = _gaussian_blur(examples, LIKE_BLUR_SIGMA)
-    z = np.random.default_rng(LIKE_SEED).standard_normal((candidates, generator.z_dim)).astype(np.float32)
+    z = portable_random.rng(LIKE_SEED).standard_normal((candidates, generator.z_dim)).astype(np.float32)
     indices = [letter_index(c) for c in present]
     drawn = generator.generate(np.repeat(z, len(indices), axis=0), np.tile(indices, candidates))
     drawn = _gaussian_blur(drawn.reshape(candidates, len(indices), IMAGE_SIZE, IMAGE_SIZE), LIKE_BLUR_SIGMA)

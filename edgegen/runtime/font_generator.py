@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgegen.runtime import portable_random
 from edgegen.runtime.files import atomic_output
 from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
 from edgegen.runtime.onnx_model import ModelError, OnnxModel, available_models, models_dir, read_sidecar
@@ -67,7 +68,7 @@ class FontGenerator:
 
     def style(self, seed: int | None = None, n: int = 1) -> np.ndarray:
         """Latent styles z [n, z_dim] ~ N(0, I) for a seed (random when None)."""
-        return np.random.default_rng(seed).standard_normal((n, self.z_dim)).astype(np.float32)
+        return portable_random.rng(seed).standard_normal((n, self.z_dim)).astype(np.float32)
 
     def generate(self, z: np.ndarray, letters: list[int] | np.ndarray | None = None) -> np.ndarray:
         """Images [N, 28, 28] for latents z [N, z_dim] and letter indices (conditional models only)."""
@@ -124,7 +125,7 @@ class FontGenerator:
         """``n`` samples [n, 28, 28]: each its own z; conditional models draw letters uniformly at random."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        rng = np.random.default_rng(seed)
+        rng = portable_random.rng(seed)
         out = []
         for start in range(0, n, batch):
             size = min(batch, n - start)

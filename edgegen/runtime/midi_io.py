@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import mido
 import numpy as np
 
+from edgegen.runtime import portable_random
 from edgegen.runtime.drum_spec import (
     DRUM_CHANNEL,
     GM_WRITE_PITCHES,
@@ -266,7 +267,7 @@ def bar_events(
     velocities: np.ndarray | None = None,
     swing: float = 0.0,
     humanize: float = 0.0,
-    rng: np.random.Generator | None = None,
+    rng: portable_random.PortableRandom | None = None,
     note_map: dict[str, int] | None = None,
 ) -> list[tuple[float, int, int]]:
     """The note-ons of one bar as (time_in_steps, pitch, velocity), sorted by time.
@@ -294,7 +295,7 @@ def bar_events(
         velocities = accent_velocities(grid, humanize)
     velocities = np.asarray(velocities)
     if humanize > 0 and rng is None:
-        rng = np.random.default_rng(0)
+        rng = portable_random.rng(0)
 
     events = []
     for step, inst in zip(*np.nonzero(grid)):
@@ -336,7 +337,7 @@ def midi_bytes(
         raise ValueError(f"ticks_per_beat must be between 1 and 32767, got {ticks_per_beat}")
     if velocities is not None:
         velocities = np.asarray(velocities).reshape(grids.shape)
-    rng = np.random.default_rng(seed)
+    rng = portable_random.rng(seed)
     ticks_per_step = ticks_per_beat / STEPS_PER_BEAT
     note_ticks = max(1, int(ticks_per_step * NOTE_LENGTH_STEPS))
 

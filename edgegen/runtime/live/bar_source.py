@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from edgegen.runtime import drum_controls
+from edgegen.runtime import drum_controls, portable_random
 from edgegen.runtime.drum_controls import DrumModel
 from edgegen.runtime.live.realtime import realtime_priority
 
@@ -36,7 +36,7 @@ Notes = list[tuple[float, int, int]]  # (time_in_steps, pitch, velocity) of one 
 HIGH, LOW = drum_controls.DEFAULT_TEMPERATURE_HIGH, drum_controls.DEFAULT_TEMPERATURE_LOW
 
 
-def loop_grids(model: DrumModel, style: str, rng: np.random.Generator,
+def loop_grids(model: DrumModel, style: str, rng: portable_random.PortableRandom,
                temperature_high: float = HIGH, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """One bar of ``style``, forever."""
     bar = drum_controls.sample_style(model, style, 1, rng, temperature_high, temperature_low)[0]
@@ -44,7 +44,7 @@ def loop_grids(model: DrumModel, style: str, rng: np.random.Generator,
         yield bar
 
 
-def evolve_from(model: DrumModel, z_high: np.ndarray, every: int, rng: np.random.Generator,
+def evolve_from(model: DrumModel, z_high: np.ndarray, every: int, rng: portable_random.PortableRandom,
                 temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """Keep ``z_high`` [4]; draw a new z_low and play its bar for ``every`` bars, forever."""
     while True:
@@ -53,7 +53,7 @@ def evolve_from(model: DrumModel, z_high: np.ndarray, every: int, rng: np.random
             yield bar
 
 
-def evolve_grids(model: DrumModel, style: str, every: int, rng: np.random.Generator,
+def evolve_grids(model: DrumModel, style: str, every: int, rng: portable_random.PortableRandom,
                  temperature_high: float = HIGH, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """A groove of ``style`` that varies every ``every`` bars but keeps its style and feel (one z_high)."""
     z_high, _ = drum_controls.sample_latents(model, style, 1, rng, temperature_high, temperature_low)
@@ -61,7 +61,7 @@ def evolve_grids(model: DrumModel, style: str, every: int, rng: np.random.Genera
 
 
 def morph_grids(model: DrumModel, style_from: str, style_to: str, over: int, every: int,
-                rng: np.random.Generator, temperature_low: float = LOW) -> Iterator[np.ndarray]:
+                rng: portable_random.PortableRandom, temperature_low: float = LOW) -> Iterator[np.ndarray]:
     """``over`` bars gliding from ``style_from`` to ``style_to``, then ``style_to`` evolving every ``every`` bars."""
     yield from drum_controls.morph(model, style_from, style_to, over, rng, temperature_low)
     target = model.style_prior_mu[drum_controls.style_index(model, style_to)]
