@@ -84,9 +84,9 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def _resolve(self, path: str) -> tuple[Path | bytes | None, str]:
         """The file (or bytes) a URL path names, and its suffix for the MIME type; None when it names nothing."""
-        parts = [unquote(p) for p in path.split("/") if p]
-        if not parts:
+        if path == "/":
             return self.static_dir / "index.html", ".html"
+        parts = [unquote(p) for p in path.split("/")[1:]]  # "/a/b/" -> ["a", "b", ""]: names no file
         if parts == ["models", "index.json"]:
             return self.index, ".json"
         if not all(_NAME.match(p) for p in parts):
