@@ -42,6 +42,8 @@ def served():
 def test_the_page_its_modules_and_the_wasm_come_with_their_mime_types(served):
     status, kind, body = get(served)
     assert (status, kind) == (200, "text/html; charset=utf-8") and b'src="app.mjs"' in body
+    for first in ("models/index.json", f"models/{default_letter_model()}.onnx", "models/drum_decoder.onnx"):
+        assert f'<link rel="preload" href="{first}" as="fetch" crossorigin>'.encode() in body, first
     for name in sorted(p.name for p in STATIC_DIR.glob("*.mjs")):
         assert get(served + name)[:2] == (200, "text/javascript; charset=utf-8"), name
     assert get(served + "vendor/ort-wasm-simd-threaded.wasm")[:2] == (200, "application/wasm")

@@ -63,14 +63,27 @@ def models_index(models_dir: Path) -> dict:
     return {"models": models, "letters": letters}
 
 
+PRELOAD_MARK = "<!-- preload models: edgegen web puts the models the page loads first here -->"
+FIRST_MODELS = ("drum_prior_low", "drum_decoder")  # what the page loads at start besides the letter model
+
+
+def page_html(static_dir: Path, index: dict) -> bytes:
+    """index.html with preload links for models/index.json and the models the page loads first, so their
+    fetches start with the page's own files instead of after the scripts have run."""
+    names = [n for n in (index["letters"], *FIRST_MODELS) if n and n in {m["name"] for m in index["models"]}]
+    files = ["models/index.json"] + [f"models/{n}{suffix}" for n in names for suffix in (".onnx.json", ".onnx")]
+    links = "\n".join(f'<link rel="preload" href="{f}" as="fetch" crossorigin>' for f in files)
+    return (static_dir / "index.html").read_text(encoding="utf-8").replace(PRELOAD_MARK, links).encode()
+
+
 class PageHandler(BaseHTTPRequestHandler):
     """GET/HEAD for the page, vendor files and models; nothing else."""
 
     server_version = "edgegen"
     protocol_version = "HTTP/1.1"
 
-    def __init__(self, *args, static_dir: Path, models_dir: Path, index: bytes, **kwargs):
-        self.static_dir, self.models_dir, self.index = static_dir, models_dir, index
+    def __init__(self, *args, static_dir: Path, models_dir: Path, index: bytes, page: bytes, **kwargs):
+        self.static_dir, self.models_dir, self.index, self.page = static_dir, models_dir, index, page
         super().__init__(*args, **kwargs)
 
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
@@ -84,8 +97,8 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def _resolve(self, path: str) -> tuple[Path | bytes | None, str]:
         """The file (or bytes) a URL path names, and its suffix for the MIME type; None when it names nothing."""
-        if path == "/":
-            return self.static_dir / "index.html", ".html"
+        if path in ("/", "/index.html"):
+            return self.page, ".html"
         parts = [unquote(p) for p in path.split("/")[1:]]  # "/a/b/" -> ["a", "b", ""]: names no file
         if parts == ["models", "index.json"]:
             return self.index, ".json"
@@ -129,8 +142,9 @@ def make_server(port: int, models_dir: Path, static_dir: Path = STATIC_DIR) -> T
                        f"({', '.join(missing)}); in a source checkout run `make web`")
     if not models_dir.is_dir():
         raise WebError(f"models folder {models_dir} does not exist")
-    index = json.dumps(models_index(models_dir)).encode()
-    handler = partial(PageHandler, static_dir=static_dir, models_dir=models_dir, index=index)
+    index = models_index(models_dir)
+    handler = partial(PageHandler, static_dir=static_dir, models_dir=models_dir, index=json.dumps(index).encode(),
+                      page=page_html(static_dir, index))
     try:
         server = ThreadingHTTPServer((HOST, port), handler)
     except OSError as error:

@@ -60,12 +60,17 @@ function checkInteger(name, value, low, high) {
 
 // ----------------------------------------------------------------------------- letters
 
+// Setting a canvas's size reallocates and clears it: only when it changes.
+function resize(canvas, width, height) {
+  if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== height) canvas.height = height;
+}
+
 // font_generator.tile + to_pixels: images in one row (gap 2), black ink on white, scaled up.
 function drawLetters(images, canvas = $("letters-canvas")) {
   const { height, width } = state.letters;
   const sheetWidth = images.length * width + (images.length - 1) * GAP;
-  canvas.width = sheetWidth * LETTER_SCALE;
-  canvas.height = height * LETTER_SCALE;
+  resize(canvas, sheetWidth * LETTER_SCALE, height * LETTER_SCALE);
   const context = canvas.getContext("2d");
   const pixels = context.createImageData(canvas.width, canvas.height);
   pixels.data.fill(255);
@@ -186,8 +191,7 @@ function drawRoll(playing = null) {
   const steps = hits.length * state.drums.model.steps;
   const label = 80;
   const cell = Math.max(4, Math.min(20, Math.floor((960 - label) / Math.max(steps, 16))));
-  canvas.width = label + cell * Math.max(steps, 16);
-  canvas.height = cell * names.length;
+  resize(canvas, label + cell * Math.max(steps, 16), cell * names.length);
   context.fillStyle = "#fff";
   context.fillRect(0, 0, canvas.width, canvas.height);
   context.font = `${Math.min(12, cell)}px system-ui`;
