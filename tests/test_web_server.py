@@ -163,3 +163,16 @@ def test_the_vendor_files_are_the_version_package_lock_pins():
     if not missing_vendor_files():
         bundle = (STATIC_DIR / "vendor" / VENDOR_FILES[0]).read_text(encoding="utf-8", errors="replace")
         assert f'"{pinned}"' in bundle, f"static/vendor is not onnxruntime-web {pinned}: run `make web`"
+
+
+def test_every_page_file_is_package_data_so_the_wheel_carries_it():
+    import fnmatch
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["edgegen.web"]
+    page = [p.relative_to(STATIC_DIR.parent).as_posix() for p in STATIC_DIR.rglob("*")
+            if p.is_file() and p.name != ".copied"]
+    assert page and all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in page), (page, patterns)
+    assert {f"static/vendor/{name}" for name in VENDOR_FILES} <= set(page) or missing_vendor_files()
+    assert pyproject["project"]["scripts"]["edgegen"] == "edgegen.cli.web:main"
