@@ -76,7 +76,7 @@ def call(driver, expression: str):
 def page(browser, page_url):
     browser.get(page_url)
     ready = call(browser, "window.edgegen.ready.then((api) => api.timings)")
-    assert "error" not in ready, ready
+    assert "error" not in ready, (ready, browser.find_element("id", "message").text, browser.get_log("browser"))
     return browser
 
 

@@ -134,6 +134,13 @@ class PageHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+class PageServer(ThreadingHTTPServer):
+    """One thread per connection; a backlog for a page's burst of ~20 parallel requests on a busy machine."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+
 def make_server(port: int, models_dir: Path, static_dir: Path = STATIC_DIR) -> ThreadingHTTPServer:
     """A server bound to 127.0.0.1:``port`` (0 = any free port); WebError when it cannot start."""
     missing = missing_vendor_files(static_dir)
@@ -146,12 +153,11 @@ def make_server(port: int, models_dir: Path, static_dir: Path = STATIC_DIR) -> T
     handler = partial(PageHandler, static_dir=static_dir, models_dir=models_dir, index=json.dumps(index).encode(),
                       page=page_html(static_dir, index))
     try:
-        server = ThreadingHTTPServer((HOST, port), handler)
+        server = PageServer((HOST, port), handler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise WebError(f"port {port} on {HOST} is in use; choose another with --port") from None
         raise WebError(f"cannot serve on {HOST}:{port}: {error.strerror or error}") from None
-    server.daemon_threads = True
     return server
 
 

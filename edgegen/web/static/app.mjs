@@ -9,7 +9,7 @@ import { FontGenerator } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
 import { Player } from "./player.mjs";
-import { MAX_SEED } from "./portable_random.mjs";
+import { MAX_SEED, rng } from "./portable_random.mjs";
 
 ort.env.wasm.numThreads = 1; // single thread: no SharedArrayBuffer, no cross-origin isolation needed
 ort.env.wasm.proxy = false;
@@ -128,6 +128,7 @@ async function downloadPng() {
 async function useFontFile(file) {
   const family = await loadFont(file);
   const preview = $("font-preview");
+  preview.hidden = false;
   const sample = "HAMBURGEFONTS";
   const images = Array.from(sample, (ch) => glyphImage(family, ch, state.letters.height));
   const size = state.letters.height;
@@ -279,31 +280,43 @@ async function listMidiPorts() {
 
 // ----------------------------------------------------------------------------- the testable surface
 
+// A flat array as nested arrays of `shape` (C order).
+function nested(flat, shape) {
+  if (shape.length === 1) return Array.from(flat.slice(0, shape[0]));
+  const size = shape.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from({ length: shape[0] }, (_, i) => nested(flat.slice(i * size, (i + 1) * size), shape.slice(1)));
+}
+
 Object.assign(api, {
   // Letter [H*W] float32, ink = 1, for letter and seed (the CLI's `fontgen render --letter L --seed N`); drawn too.
-  renderLetter: (letter, seed) => guarded(async () => {
+  renderLetter: (letter, seed = 0) => guarded(async () => {
     await api.ready;
     const image = await state.letters.render(letter, checkSeed(seed));
     drawLetters([image]);
     return image;
   }),
   // Letters [len][H*W] of a word in one style (`fontgen word TEXT --seed N`).
-  renderWord: (text, seed) => guarded(async () => {
+  renderWord: (text, seed = 0) => guarded(async () => {
     await api.ready;
     const images = await state.letters.word(String(text).toUpperCase(), checkSeed(seed));
     drawLetters(images);
     return images;
   }),
   // Hits [bars][steps][instruments] of 0/1 (`drumgen sample --style S --bars B --seed N`), with .velocities and
-  // .offsets when the decoder has those outputs; shown in the piano roll.
-  sampleBars: (style, bars, seed) => guarded(async () => {
+  // .offsets when the decoder has those outputs, and .seed; shown in the piano roll. Defaults as drumgen's:
+  // one bar, a fresh seed.
+  sampleBars: (style, bars = 1, seed = null) => guarded(async () => {
     await api.ready;
-    const settings = { style: String(style).toLowerCase(), mode: "sample", bars: checkInteger("bars", bars, 1, 2048),
+    if (seed === null || seed === undefined) seed = rng(null).seed;
+    const settings = { style: String(style).toLowerCase(), mode: "sample", bars: checkInteger("bars", bars, 1, 1024),
                        seed: checkSeed(seed), complexity: 0, temperature: 1 };
     const groove = await state.drums.sample(settings.style, settings.bars, settings.seed);
     setGroove(groove, settings);
     const hits = groove.hits.map((bar) => bar.map((row) => [...row]));
-    for (const name of ["velocities", "offsets"]) if (groove.extras[name]) hits[name] = Array.from(groove.extras[name]);
+    for (const name of ["velocities", "offsets"]) {
+      if (groove.extras[name]) hits[name] = nested(groove.extras[name], state.drums.model.decoder.shape(name, settings.bars));
+    }
+    hits.seed = settings.seed;
     return hits;
   }),
   play: () => guarded(play),
