@@ -18,7 +18,7 @@ import pytest
 
 from edgegen.runtime.drum_generator import DrumGenerator
 from edgegen.runtime.font_generator import FontGenerator
-from edgegen.web.server import missing_vendor_files
+from edgegen.web.server import drum_kit, missing_vendor_files
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
@@ -137,6 +137,7 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     assert page.execute_script("return window.edgegen.playing") is True
     assert stats["scheduledEvents"] - before["scheduledEvents"] >= hits_in_first_bar > 0
     assert 0 < clock["nextBar"] - clock["now"] <= 2.0 + 0.2  # the next bar is due a bar (2 s at 120 BPM) ahead
+    assert clock["kit"] == ("fallback" if drum_kit() is None else "drum_synth")  # drumgen --wav's kit when there is one
     page.find_element("id", "stop").click()
     assert page.execute_script("return window.edgegen.playing") is False
 

@@ -21,7 +21,7 @@ from edgegen.runtime.drum_generator import DrumGenerator
 from edgegen.runtime.font_generator import FontGenerator, default_letter_model
 from edgegen.runtime.onnx_model import models_dir
 from edgegen.web import STATIC_DIR
-from edgegen.web.server import missing_vendor_files
+from edgegen.web.server import drum_kit, missing_vendor_files
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTER_TOLERANCE = 1e-5  # max abs, before thresholding (DESIGN section 6)
@@ -29,6 +29,9 @@ INK = 0.5  # the export parity's threshold on glyph pixels
 SEEDS = (0, 7, 2**32 + 5, 2**53 - 1)
 LETTER_CASES = [("A", 0), ("Q", 7), ("Z", 123456789), ("g", 2**53 - 1)]
 WORD_CASES = [("EDGE GEN", 3)]
+SYNTH_RATE = 48000  # Chromium's usual AudioContext rate
+SYNTH_TOLERANCE = 1e-9  # float64 recipes; V8's sin/exp and numpy's may differ in the last bits
+LIMITER_INPUTS = np.linspace(-3.0, 3.0, 601)
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (apt-get install nodejs)")
 
@@ -80,6 +83,8 @@ def mirrored(tmp_path_factory):
         "midi": midi_cases,
         "errors": [{"kind": "style", "value": "polka"}, {"kind": "letter", "value": "7"},
                    {"kind": "seed", "value": -1}, {"kind": "seed", "value": 2**53}],
+        "synth": None if drum_kit() is None else {"kit": drum_kit(), "sample_rate": SYNTH_RATE,
+                                                   "limiter_inputs": LIMITER_INPUTS.tolist()},
     }
     tmp = tmp_path_factory.mktemp("web_parity")
     (tmp / "cases.json").write_text(json.dumps(cases))
@@ -145,3 +150,20 @@ def test_bad_input_gives_the_runtime_s_one_line_messages(mirrored):
     assert letter is not None and "cannot draw" in letter
     assert low_seed is not None and "seed must be between 0 and" in low_seed
     assert high_seed is not None and "seed must be between 0 and" in high_seed
+
+
+def test_the_page_s_kit_is_drum_synth_s_sample_for_sample(mirrored):
+    """synth.mjs builds every voice's one-shot from the kit table as drumgen --wav does (drum_synth.one_shot)."""
+    if drum_kit() is None:
+        pytest.skip("this runtime has no drum_synth (the page plays its fallback kit)")
+    from edgegen.runtime import drum_synth
+
+    _, _, js = mirrored
+    decode = lambda text: np.frombuffer(base64.b64decode(text), dtype=np.float64)  # noqa: E731
+    for voice, (body, bright) in zip(drum_synth.KIT.voices, js["synth"]["voices"]):
+        expected_body, expected_bright = drum_synth.one_shot(voice, SYNTH_RATE)
+        for name, got, expected in (("body", decode(body), expected_body), ("bright", decode(bright), expected_bright)):
+            assert got.shape == expected.shape, f"synth.mjs oneShot({voice.name}) {name}"
+            assert np.abs(got - expected).max() <= SYNTH_TOLERANCE, f"synth.mjs oneShot({voice.name}) {name}"
+    expected = drum_synth.soft_limit(LIMITER_INPUTS, drum_synth.KIT.limiter_threshold)
+    assert np.abs(decode(js["synth"]["limited"]) - expected).max() <= 1e-12, "synth.mjs softLimit"

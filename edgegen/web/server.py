@@ -44,8 +44,9 @@ def missing_vendor_files(static_dir: Path = STATIC_DIR) -> list[str]:
 
 
 def models_index(models_dir: Path) -> dict:
-    """What /models/index.json says: each model with a readable sidecar (name, kind, conditional) and the
-    default letter model, chosen by the Python runtime's own rule (font_generator.default_letter_model)."""
+    """What /models/index.json says: each model with a readable sidecar (name, kind, conditional), the
+    default letter model, chosen by the Python runtime's own rule (font_generator.default_letter_model),
+    and the drum kit table."""
     from edgegen.runtime.font_generator import default_letter_model
     from edgegen.runtime.onnx_model import ModelError, available_models, read_sidecar
 
@@ -60,7 +61,17 @@ def models_index(models_dir: Path) -> dict:
         letters = default_letter_model(models_dir)
     except ModelError:
         letters = None
-    return {"models": models, "letters": letters}
+    return {"models": models, "letters": letters, "kit": drum_kit()}
+
+
+def drum_kit() -> dict | None:
+    """The kit `drumgen --wav` plays (drum_synth.kit_dict), which the page builds again in JavaScript;
+    None with a runtime that has no drum_synth (the page then plays its own minimal kit)."""
+    try:
+        from edgegen.runtime import drum_synth
+    except ImportError:
+        return None
+    return drum_synth.kit_dict()
 
 
 PRELOAD_MARK = "<!-- preload models: edgegen web puts the models the page loads first here -->"

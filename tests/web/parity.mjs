@@ -14,6 +14,7 @@ const { words, rng } = await import(path.join(staticDir, "portable_random.mjs"))
 const { FontGenerator } = await import(path.join(staticDir, "letters.mjs"));
 const { DrumGenerator } = await import(path.join(staticDir, "drums.mjs"));
 const { midiBytes } = await import(path.join(staticDir, "midi.mjs"));
+const { oneShot, softLimit } = await import(path.join(staticDir, "synth.mjs"));
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = path.join(staticDir, "vendor") + path.sep;
@@ -25,7 +26,7 @@ const diskSource = (dir) => ({
   bytes: async (name) => new Uint8Array(await readFile(path.join(dir, `${name}.onnx`))),
 });
 const source = diskSource(cases.models_dir);
-const results = { random: [], letters: [], words: [], drums: [], midi: [], errors: [] };
+const results = { random: [], letters: [], words: [], drums: [], midi: [], errors: [], synth: null };
 
 for (const c of cases.random) {
   const stream = rng(c.seed);
@@ -65,5 +66,12 @@ for (const c of cases.errors) {
   } catch (error) {
     results.errors.push(error.message);
   }
+}
+if (cases.synth) {
+  const asBase64 = (array) => Buffer.from(Float64Array.from(array).buffer).toString("base64");
+  results.synth = {
+    voices: cases.synth.kit.voices.map((voice) => oneShot(voice, cases.synth.sample_rate).map(asBase64)),
+    limited: asBase64(cases.synth.limiter_inputs.map((x) => softLimit(x, cases.synth.kit.limiter_threshold))),
+  };
 }
 await writeFile(resultsPath, JSON.stringify(results));

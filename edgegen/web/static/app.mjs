@@ -9,6 +9,7 @@ import { FontGenerator } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
 import { Player } from "./player.mjs";
+import { KIT_SAMPLE_RATE, renderKitInWorker } from "./synth.mjs";
 import { MAX_SEED, rng } from "./portable_random.mjs";
 
 ort.env.wasm.numThreads = 1; // single thread: no SharedArrayBuffer, no cross-origin isolation needed
@@ -324,7 +325,9 @@ Object.assign(api, {
   styles: () => state.drums.styles,
   // The audio clock (seconds) and when the next bar is due on it; null before the first play.
   audioClock: () => (state.player && state.player.context
-    ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state }
+    ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state,
+        sampleRate: state.player.context.sampleRate,
+        kit: state.player.kit && (state.player.kit.fromTable ? "drum_synth" : "fallback") }
     : null),
 });
 Object.defineProperty(api, "playing", { get: () => Boolean(state.player && state.player.playing) });
@@ -384,7 +387,9 @@ async function start() {
              letters.name);
   fillSelect($("style"), drums.styles, drums.styles[0]);
   fillSelect($("style-to"), drums.styles, drums.styles[drums.styles.length - 1]);
-  state.player = new Player({ instruments: drums.model.instruments, pitches: drums.model.pitches,
+  const kit = new Promise((resolve) => { state.startKit = resolve; }).then(() =>
+    renderKitInWorker(drums.model.instruments, KIT_SAMPLE_RATE, index.kit));
+  state.player = new Player({ instruments: drums.model.instruments, pitches: drums.model.pitches, kit,
                               nextBar: nextBarToPlay, stats: api.stats });
   wireControls();
   let queryError = null;
@@ -400,6 +405,7 @@ async function start() {
   $("status").textContent = `${letters.name} and the drum VAE (${drums.styles.join(", ")}) loaded in ` +
                             `${Math.round(api.timings.firstGrooveMs)} ms, onnxruntime-web ${ort.env.versions.web ?? ort.env.versions.common}, wasm, 1 thread`;
   if (queryError) showMessage(`Error: ${queryError.message}`);
+  state.startKit(); // the kit is built in a worker once the first letter and groove are out
 }
 
 start().then(() => api.settle.resolve(api), (error) => {

@@ -1,83 +1,173 @@
-// A small synthesised drum kit: one sample per instrument, rendered once into Float32Arrays and played as
-// AudioBuffers. A minimal stand-in written for the page (the numpy kit of `drumgen --wav` was not on main
-// when it was written); every recipe is one function, so a port of that kit replaces them one by one.
-// Noise comes from the portable generator (seed 0), so the kit is the same on every load.
+// The drum kit of `drumgen --wav` in the browser: the JavaScript port of edgegen/runtime/drum_synth.py's recipe.
+// The kit is data (drum_synth.kit_dict, served in models/index.json as "kit"); each voice's one-shot is built
+// here from sines, squares and portable_random noise through RBJ biquads, as the Python recipe builds it, and
+// played by player.mjs with the same velocity curves, hat choke and soft limiter. When the server has no kit
+// table (a Python runtime without drum_synth), FALLBACK_RECIPES, a minimal kit written for the page, plays.
 
 import { rng } from "./portable_random.mjs";
+import { roundHalfEven } from "./midi.mjs";
 
-function envelope(t, decay) {
-  return Math.exp(-t / decay);
+const FADE_OUT = 0.005; // drum_synth.FADE_OUT: s at the end of every one-shot
+export const KIT_SAMPLE_RATE = 44100; // drum_synth.SAMPLE_RATE: the page plays the WAV's very samples
+
+// drum_synth.biquad_coefficients: (b0, b1, b2, a1, a2) of the RBJ cookbook filter, divided by a0.
+export function biquadCoefficients(kind, hz, q, sampleRate) {
+  const w0 = 2.0 * Math.PI * hz / sampleRate;
+  const cosW0 = Math.cos(w0);
+  const alpha = Math.sin(w0) / (2.0 * q);
+  let b;
+  if (kind === "lowpass") b = [(1 - cosW0) / 2, 1 - cosW0, (1 - cosW0) / 2];
+  else if (kind === "highpass") b = [(1 + cosW0) / 2, -(1 + cosW0), (1 + cosW0) / 2];
+  else if (kind === "bandpass") b = [alpha, 0.0, -alpha];
+  else throw new RangeError(`unknown filter kind ${kind}`);
+  const a0 = 1 + alpha;
+  return [b[0] / a0, b[1] / a0, b[2] / a0, -2 * cosW0 / a0, (1 - alpha) / a0];
 }
 
-function noise(n, seed) {
-  const u = rng(seed).random(n);
-  return Float32Array.from(u, (x) => 2 * x - 1);
-}
-
-// One-pole high-pass: keeps the hiss of cymbals and hats.
-function highpass(x, sampleRate, cutoff) {
-  const a = 1 / (1 + 2 * Math.PI * cutoff / sampleRate);
-  const out = new Float32Array(x.length);
-  let prevIn = 0;
-  let prevOut = 0;
+// drum_synth.biquad: direct form I from zero state.
+export function biquad(x, [b0, b1, b2, a1, a2]) {
+  const out = new Float64Array(x.length);
+  let x1 = 0, x2 = 0, y1 = 0, y2 = 0;
   for (let i = 0; i < x.length; i++) {
-    prevOut = a * (prevOut + x[i] - prevIn);
-    prevIn = x[i];
-    out[i] = prevOut;
+    const y = b0 * x[i] + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+    x2 = x1; x1 = x[i]; y2 = y1; y1 = y;
+    out[i] = y;
   }
   return out;
 }
 
-// A sine whose pitch falls exponentially from `start` to `end` Hz: kicks and toms.
-function sweep(sampleRate, seconds, start, end, fall, decay) {
-  const out = new Float32Array(Math.round(sampleRate * seconds));
-  let phase = 0;
-  for (let i = 0; i < out.length; i++) {
-    const t = i / sampleRate;
-    phase += 2 * Math.PI * (end + (start - end) * Math.exp(-t / fall)) / sampleRate;
-    out[i] = Math.sin(phase) * envelope(t, decay);
+// drum_synth._layer_signal: one layer's source, filters and envelope, times its gain.
+function layerSignal(layer, n, noise, sampleRate) {
+  let x;
+  if (layer.source === "noise") {
+    x = Float64Array.from(noise.random(n), (u) => 2.0 * u - 1.0);
+  } else {
+    const drop = layer.drop_hz * layer.drop_decay;
+    x = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = i / sampleRate;
+      const s = Math.sin(2 * Math.PI * (layer.hz * t + drop * (1 - Math.exp(-t / layer.drop_decay))));
+      x[i] = layer.source === "square" ? (s >= 0 ? 1.0 : -1.0) : s;
+    }
   }
-  return out;
+  for (const f of layer.filters) x = biquad(x, biquadCoefficients(f.kind, f.hz, f.q, sampleRate));
+  for (let i = 0; i < n; i++) {
+    const u = i / sampleRate - layer.delay;
+    let envelope = Math.exp(-Math.max(u, 0.0) / layer.decay);
+    if (layer.attack > 0) envelope *= Math.min(1.0, Math.max(u, 0.0) / layer.attack);
+    x[i] = layer.gain * (u < 0 ? 0.0 : envelope) * x[i];
+  }
+  return x;
 }
 
-function shaped(x, sampleRate, decay, gain = 1) {
-  return x.map((v, i) => gain * v * envelope(i / sampleRate, decay));
+// drum_synth.one_shot: [body, bright] (Float64Array) of a voice, normalised so max |body + bright| = level.
+export function oneShot(voice, sampleRate) {
+  const n = roundHalfEven(voice.length * sampleRate);
+  const noise = rng(voice.seed);
+  const body = new Float64Array(n);
+  const bright = new Float64Array(n);
+  for (const layer of voice.layers) {
+    const signal = layerSignal(layer, n, noise, sampleRate);
+    const target = layer.bright ? bright : body;
+    for (let i = 0; i < n; i++) target[i] += signal[i];
+  }
+  const fadeSamples = Math.max(1, roundHalfEven(FADE_OUT * sampleRate));
+  let peak = 0;
+  for (let i = 0; i < n; i++) {
+    const fade = Math.min(1.0, (n - 1 - i) / fadeSamples);
+    body[i] *= fade;
+    bright[i] *= fade;
+    peak = Math.max(peak, Math.abs(body[i] + bright[i]));
+  }
+  const scale = voice.level / Math.max(peak, 1e-12);
+  for (let i = 0; i < n; i++) {
+    body[i] *= scale;
+    bright[i] *= scale;
+  }
+  return [body, bright];
 }
 
-function mixInto(a, b, gain = 1) {
-  const out = new Float32Array(Math.max(a.length, b.length));
-  out.set(a);
-  b.forEach((v, i) => { out[i] += gain * v; });
-  return out;
+// drum_synth.soft_limit: identity up to threshold, then a knee that approaches 1 and never reaches it.
+export function softLimit(x, threshold) {
+  const magnitude = Math.abs(x);
+  if (magnitude <= threshold) return x;
+  const over = (magnitude - threshold) / (1.0 - threshold);
+  return Math.sign(x) * (threshold + (1.0 - threshold) * over / (1.0 + over));
 }
 
-const RECIPES = {
-  kick: (sr) => sweep(sr, 0.45, 160, 48, 0.03, 0.16),
-  snare: (sr) => mixInto(shaped(highpass(noise(Math.round(sr * 0.3), 1), sr, 1200), sr, 0.07, 0.7),
-                         sweep(sr, 0.2, 240, 180, 0.02, 0.06), 0.6),
-  closed_hat: (sr) => shaped(highpass(noise(Math.round(sr * 0.08), 2), sr, 7000), sr, 0.015, 0.5),
-  open_hat: (sr) => shaped(highpass(noise(Math.round(sr * 0.5), 3), sr, 6000), sr, 0.12, 0.4),
-  tom_high: (sr) => sweep(sr, 0.4, 260, 200, 0.05, 0.14),
-  tom_low: (sr) => sweep(sr, 0.5, 150, 110, 0.06, 0.18),
-  crash: (sr) => shaped(highpass(noise(Math.round(sr * 1.5), 4), sr, 4000), sr, 0.45, 0.35),
-  ride: (sr) => {
-    const n = Math.round(sr * 0.9);
-    const bell = Float32Array.from({ length: n }, (_, i) =>
-      [3100, 4400, 5870].reduce((s, f) => s + Math.sign(Math.sin(2 * Math.PI * f * i / sr)), 0) / 3);
-    return mixInto(shaped(highpass(noise(n, 5), sr, 5000), sr, 0.3, 0.25), shaped(bell, sr, 0.25, 0.12));
+// drum_synth._schedule's loudness: [loud, bright gain] of a note of velocity v.
+export function noteGains(kit, velocity) {
+  const level = Math.min(Math.max(velocity, 1), 127) / 127.0;
+  return [level ** kit.velocity_exponent, level ** kit.brightness_exponent];
+}
+
+// ----------------------------------------------------------------------------- the fallback kit
+
+function decaying(n, sampleRate, decay, source) {
+  return Float64Array.from({ length: n }, (_, i) => source(i / sampleRate, i) * Math.exp(-i / sampleRate / decay));
+}
+
+function noiseVoice(seconds, seed, decay, hz, sampleRate) {
+  const n = Math.round(seconds * sampleRate);
+  const u = rng(seed).random(n);
+  return biquad(decaying(n, sampleRate, decay, (_, i) => 2 * u[i] - 1), biquadCoefficients("highpass", hz, 0.7071, sampleRate));
+}
+
+function pitchDrop(seconds, start, end, fall, decay, sampleRate) {
+  const n = Math.round(seconds * sampleRate);
+  const drop = (start - end) * fall;
+  return decaying(n, sampleRate, decay, (t) => Math.sin(2 * Math.PI * (end * t + drop * (1 - Math.exp(-t / fall)))));
+}
+
+const FALLBACK_RECIPES = {
+  kick: (sr) => pitchDrop(0.45, 160, 48, 0.03, 0.16, sr),
+  snare: (sr) => {
+    const head = pitchDrop(0.3, 240, 180, 0.02, 0.06, sr);
+    return noiseVoice(0.3, 1, 0.07, 1200, sr).map((v, i) => v + 0.6 * head[i]);
   },
-  clap: (sr) => {
-    const burst = highpass(noise(Math.round(sr * 0.25), 6), sr, 1000);
-    return burst.map((v, i) => {
-      const t = i / sr;
-      const pulses = [0, 0.011, 0.022].reduce((s, start) => s + (t >= start ? envelope(t - start, 0.006) : 0), 0);
-      return 0.6 * v * (pulses + 0.6 * envelope(Math.max(0, t - 0.022), 0.06));
-    });
-  },
+  closed_hat: (sr) => noiseVoice(0.08, 2, 0.015, 7000, sr),
+  open_hat: (sr) => noiseVoice(0.5, 3, 0.12, 6000, sr),
+  tom_high: (sr) => pitchDrop(0.4, 260, 200, 0.05, 0.14, sr),
+  tom_low: (sr) => pitchDrop(0.5, 150, 110, 0.06, 0.18, sr),
+  crash: (sr) => noiseVoice(1.5, 4, 0.45, 4000, sr),
+  ride: (sr) => noiseVoice(0.9, 5, 0.3, 5000, sr),
+  clap: (sr) => noiseVoice(0.25, 6, 0.05, 1000, sr),
 };
 
-// The kit: Float32Array samples by instrument name, for the model's instruments (an unknown name gets a click).
-export function renderKit(instruments, sampleRate) {
-  const click = (sr) => shaped(noise(Math.round(sr * 0.02), 7), sr, 0.004, 0.5);
-  return Object.fromEntries(instruments.map((name) => [name, (RECIPES[name] || click)(sampleRate)]));
+// The voices to play, in the model's instrument order: {name, body, bright (or null), chokeGroup}, float32,
+// plus the note curves. From the kit table when there is one, else the fallback recipes (peak 0.5 each).
+export function renderKit(instruments, sampleRate, kit = null) {
+  if (kit) {
+    const byName = Object.fromEntries(kit.voices.map((voice) => [voice.name, voice]));
+    const voices = instruments.map((name) => {
+      if (!byName[name]) throw new RangeError(`the drum kit has no voice for ${name}`);
+      const [body, bright] = oneShot(byName[name], sampleRate);
+      return { name, body: Float32Array.from(body), bright: Float32Array.from(bright), chokeGroup: byName[name].choke_group };
+    });
+    return { ...kit, voices, fromTable: true };
+  }
+  const voices = instruments.map((name) => {
+    const body = (FALLBACK_RECIPES[name] || FALLBACK_RECIPES.clap)(sampleRate);
+    const peak = body.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-12);
+    return { name, body: Float32Array.from(body, (v) => 0.5 * v / peak), bright: null, chokeGroup: "" };
+  });
+  return { voices, velocity_exponent: 1.0, brightness_exponent: 1.0, choke_fade: 0.01, limiter_threshold: 0.75,
+           fromTable: false };
+}
+
+// renderKit in a worker (kit_worker.mjs): a Promise of its result, the main thread free meanwhile.
+export function renderKitInWorker(instruments, sampleRate, kit = null) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./kit_worker.mjs", import.meta.url), { type: "module" });
+    worker.onmessage = ({ data }) => {
+      worker.terminate();
+      if (data.error) reject(new Error(`the drum kit could not be built: ${data.error}`));
+      else resolve(data.kit);
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      reject(new Error(`the drum kit could not be built: ${event.message}`));
+    };
+    worker.postMessage({ instruments, sampleRate, kit });
+  });
 }
