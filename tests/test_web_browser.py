@@ -72,9 +72,18 @@ def call(driver, expression: str):
         f"Promise.resolve().then(() => {expression}).then(done, (e) => done({{error: String(e && e.message || e)}}));")
 
 
+def load(browser, url: str) -> None:
+    """Navigate and wait until the page's own script has run (window.edgegen exists)."""
+    browser.get(url)
+    deadline = time.monotonic() + 15
+    while not browser.execute_script("return Boolean(window.edgegen && window.edgegen.ready)"):
+        assert time.monotonic() < deadline, (browser.current_url, browser.page_source[:300], browser.get_log("browser"))
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def page(browser, page_url):
-    browser.get(page_url)
+    load(browser, page_url)
     ready = call(browser, "window.edgegen.ready.then((api) => api.timings)")
     assert "error" not in ready, (ready, browser.find_element("id", "message").text, browser.get_log("browser"))
     return browser
@@ -182,7 +191,7 @@ def test_a_real_font_file_is_read_and_its_letters_drawn(page):
 
 
 def test_an_unknown_style_in_the_address_shows_a_message_and_the_page_still_works(browser, page_url):
-    browser.get(page_url + "?style=polka&text=Hi&seed=4")
+    load(browser, page_url + "?style=polka&text=Hi&seed=4")
     assert call(browser, "window.edgegen.ready.then(() => 1)") == 1
     assert browser.find_element("id", "message").text.startswith("Error: unknown style 'polka'")
     assert browser.find_element("id", "letters-canvas").get_attribute("width") == str((2 * 28 + 2) * 8)

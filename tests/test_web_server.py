@@ -176,3 +176,25 @@ def test_every_page_file_is_package_data_so_the_wheel_carries_it():
     assert page and all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in page), (page, patterns)
     assert {f"static/vendor/{name}" for name in VENDOR_FILES} <= set(page) or missing_vendor_files()
     assert pyproject["project"]["scripts"]["edgegen"] == "edgegen.cli.web:main"
+
+
+@needs_vendor
+def test_a_browser_that_leaves_mid_download_prints_no_traceback(capfd):
+    """Navigating away while the page loads resets its connections; the terminal stays quiet."""
+    import struct
+    import time
+
+    server, url = serve_in_thread(0, models_dir())
+    port = server.server_address[1]
+    try:
+        for _ in range(3):
+            with socket.create_connection((HOST, port)) as client:
+                client.sendall(b"GET /vendor/ort-wasm-simd-threaded.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                client.recv(1024)  # the response has started
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        time.sleep(0.5)
+        assert get(url + "models/index.json")[0] == 200  # still serving
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capfd.readouterr().err == ""

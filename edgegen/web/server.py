@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+import sys
 import threading
 from functools import partial
 from http import HTTPStatus
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from edgegen.runtime.errors import first_line
 from edgegen.web import STATIC_DIR, VENDOR_FILES
 
 HOST = "127.0.0.1"
@@ -150,6 +152,14 @@ class PageServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 64
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser that navigates away mid-download resets its connections: nothing to report. Anything
+        else is one line on stderr, not socketserver's traceback per request."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        print(f"edgegen web: request from {client_address[0]} failed: {first_line(error)}", file=sys.stderr)
 
 
 def make_server(port: int, models_dir: Path, static_dir: Path = STATIC_DIR) -> ThreadingHTTPServer:
