@@ -154,6 +154,30 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     assert page.execute_script("return window.edgegen.playing") is False
 
 
+@pytest.mark.parametrize("mode", ["evolve", "morph"])
+def test_the_controls_evolve_and_morph_as_drumgen_sample_does(page, mode):
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "style")).select_by_value("hiphop")
+    for field, value in (("bars", "6"), ("drum-seed", "21")):
+        page.find_element("id", field).clear()
+        page.find_element("id", field).send_keys(value)
+    Select(page.find_element("id", "mode")).select_by_value(mode)
+    if mode == "morph":  # its target appears with the mode
+        Select(page.find_element("id", "style-to")).select_by_value("latin")
+    page.find_element("id", "generate").click()
+    wanted = {"mode": mode, "style": "hiphop", "bars": 6, "seed": 21, **({"styleTo": "latin"} if mode == "morph" else {})}
+    deadline = time.monotonic() + 10
+    while {k: page.execute_script("return window.edgegen.groove().settings")[k] for k in wanted} != wanted:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    groove = page.execute_script("return window.edgegen.groove()")
+    generator = DrumGenerator()
+    expected = (generator.evolve("hiphop", 6, 21, every=4) if mode == "evolve"
+                else generator.morph("hiphop", "latin", 6, 21))
+    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected)
+
+
 def test_bad_input_shows_a_message_not_a_blank_page(page, tmp_path):
     result = call(page, "window.edgegen.sampleBars('polka', 1, 0)")
     assert result["error"].startswith("unknown style 'polka'; choose from ")

@@ -21,7 +21,7 @@ const LETTER_SCALE = 8; // pixels per model pixel on the canvas and in the PNG
 const GAP = 2; // font_generator.tile's gap between letters
 const api = window.edgegen;
 const $ = (id) => document.getElementById(id);
-const state = { letters: null, drums: null, groove: null, drawn: null, playIndex: 0, player: null };
+const state = { letters: null, letterModels: new Map(), drums: null, groove: null, playIndex: 0, player: null };
 
 // ----------------------------------------------------------------------------- messages
 
@@ -91,7 +91,6 @@ function drawLetters(images, canvas = $("letters-canvas")) {
     }
   });
   context.putImageData(pixels, 0, 0);
-  state.drawn = images;
 }
 
 async function renderText(text, seed) {
@@ -104,8 +103,10 @@ async function renderText(text, seed) {
 async function drawFromForm() {
   const text = $("text").value.trim().toUpperCase();
   const seed = checkSeed($("letter-seed").value);
-  if ($("letter-model").value !== state.letters.name) {
-    state.letters = await FontGenerator.load(ort, state.source, $("letter-model").value);
+  const name = $("letter-model").value;
+  if (name !== state.letters.name) {
+    if (!state.letterModels.has(name)) state.letterModels.set(name, FontGenerator.load(ort, state.source, name));
+    state.letters = await state.letterModels.get(name); // renderLetter follows the chosen model, as --model does
   }
   return renderText(text, seed);
 }
@@ -323,6 +324,9 @@ Object.assign(api, {
   play: () => guarded(play),
   stop: () => state.player.stop(),
   styles: () => state.drums.styles,
+  // The groove on show (and playing): {hits [bars][steps][instruments], settings} as the controls made it.
+  groove: () => state.groove && { hits: state.groove.hits.map((bar) => bar.map((row) => [...row])),
+                                  settings: { ...state.groove.settings } },
   // The audio clock (seconds) and when the next bar is due on it; null before the first play.
   audioClock: () => (state.player && state.player.context
     ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state,
@@ -383,6 +387,7 @@ async function start() {
   const [letters, drums] = await Promise.all([FontGenerator.load(ort, source, index.letters), DrumGenerator.load(ort, source)]);
   api.timings.modelsMs = performance.now();
   Object.assign(state, { letters, drums });
+  state.letterModels.set(letters.name, Promise.resolve(letters));
   fillSelect($("letter-model"), index.models.filter((m) => m.kind === "letter_generator" && m.conditional).map((m) => m.name),
              letters.name);
   fillSelect($("style"), drums.styles, drums.styles[0]);
