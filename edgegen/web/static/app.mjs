@@ -342,13 +342,16 @@ function fillSelect(select, names, chosen) {
   select.replaceChildren(...names.map((name) => new Option(name, name, false, name === chosen)));
 }
 
-function wireControls() {
+function wireLetterControls() {
   $("letters-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(drawFromForm).catch(() => {}); });
   $("download-png").addEventListener("click", () => guarded(downloadPng).catch(() => {}));
   $("font-file").addEventListener("change", () => {
     const file = $("font-file").files[0];
     if (file) guarded(() => useFontFile(file)).catch(() => {});
   });
+}
+
+function wireDrumControls() {
   $("drums-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(grooveFromForm).catch(() => {}); });
   for (const id of ["style", "mode", "style-to", "complexity", "temperature"]) {
     $(id).addEventListener("change", () => guarded(grooveFromForm).catch(() => {}));
@@ -365,10 +368,13 @@ function wireControls() {
   $("midi-ports").addEventListener("click", () => listMidiPorts());
 }
 
-// ?text=EDGE&seed=3&style=jazz&bars=4&drumseed=1 set the first drawing and groove.
-function applyQuery(params) {
+// ?text=EDGE&seed=3 set the first drawing; ?style=jazz&bars=4&drumseed=1 the first groove.
+function applyLetterQuery(params) {
   if (params.has("text")) $("text").value = params.get("text");
   if (params.has("seed")) $("letter-seed").value = params.get("seed");
+}
+
+function applyDrumQuery(params) {
   if (params.has("bars")) $("bars").value = params.get("bars");
   if (params.has("drumseed")) $("drum-seed").value = params.get("drumseed");
   const style = params.get("style");
@@ -378,33 +384,45 @@ function applyQuery(params) {
   if (style !== null) $("style").value = style.toLowerCase();
 }
 
+// The letter model first (its session is created first and the first letter drawn as soon as it is in),
+// the drum graphs meanwhile; then the first groove, then the kit in a worker.
 async function start() {
   const source = fetchSource(new URL("./models", import.meta.url).href);
   state.source = source;
   api.timings.moduleMs = performance.now();
   const index = await source.index();
   if (!index.letters) throw new Error("the models folder has no conditional letter model");
-  const [letters, drums] = await Promise.all([FontGenerator.load(ort, source, index.letters), DrumGenerator.load(ort, source)]);
-  api.timings.modelsMs = performance.now();
-  Object.assign(state, { letters, drums });
+  const lettersLoading = FontGenerator.load(ort, source, index.letters);
+  const drumsLoading = DrumGenerator.load(ort, source);
+  drumsLoading.catch(() => {}); // awaited below; a failure there must not pass unseen before then
+  const params = new URLSearchParams(location.search);
+
+  const letters = await lettersLoading;
+  state.letters = letters;
   state.letterModels.set(letters.name, Promise.resolve(letters));
   fillSelect($("letter-model"), index.models.filter((m) => m.kind === "letter_generator" && m.conditional).map((m) => m.name),
              letters.name);
+  wireLetterControls();
+  applyLetterQuery(params);
+  await drawFromForm();
+  api.timings.firstLetterMs = performance.now();
+
+  const drums = await drumsLoading;
+  api.timings.modelsMs = performance.now();
+  state.drums = drums;
   fillSelect($("style"), drums.styles, drums.styles[0]);
   fillSelect($("style-to"), drums.styles, drums.styles[drums.styles.length - 1]);
   const kit = new Promise((resolve) => { state.startKit = resolve; }).then(() =>
     renderKitInWorker(drums.model.instruments, KIT_SAMPLE_RATE, index.kit));
   state.player = new Player({ instruments: drums.model.instruments, pitches: drums.model.pitches, kit,
                               nextBar: nextBarToPlay, stats: api.stats });
-  wireControls();
+  wireDrumControls();
   let queryError = null;
   try {
-    applyQuery(new URLSearchParams(location.search));
+    applyDrumQuery(params);
   } catch (error) {
     queryError = error;
   }
-  await drawFromForm();
-  api.timings.firstLetterMs = performance.now();
   await grooveFromForm();
   api.timings.firstGrooveMs = performance.now();
   $("status").textContent = `${letters.name} and the drum VAE (${drums.styles.join(", ")}) loaded in ` +
