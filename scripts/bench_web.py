@@ -6,8 +6,8 @@ Each cold run is a fresh Chromium profile (empty HTTP and WebAssembly code cache
 `edgegen web` (in this process, on a free port): the times are the page's own performance.now() (ms since
 navigation start) when the first letter was drawn and the first groove was ready, onnxruntime-web's 14 MB
 wasm fetched and compiled within them. Later renders: window.edgegen.renderLetter / sampleBars called
---calls times each in the page after 20 warm-up calls each (letters, styles and seeds varied; each call
-includes drawing the result on its canvas).
+--calls times each in the page once it is idle (its drum kit built) and after 20 warm-up calls each
+(letters, styles and seeds varied; each call includes drawing the result on its canvas).
 Merges the "web" section into the bench JSON. Needs `make web`, chromium, chromium-driver and selenium.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ const done = arguments[arguments.length - 1];
 (async () => {
   const api = window.edgegen, calls = arguments[0], letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", styles = api.styles();
   const time = async (f) => { const t = performance.now(); await f(); return performance.now() - t; };
+  await api.kitReady; // the drum kit is built in a worker after start-up: measure the page once it is idle
   for (let i = 0; i < 20; i++) { await api.renderLetter(letters[i], i); await api.sampleBars(styles[i % styles.length], 1, i); }
   const out = { letter: [], groove: [] };
   for (let i = 0; i < calls; i++) out.letter.push(await time(() => api.renderLetter(letters[i % 26], 1000 + i)));

@@ -67,30 +67,31 @@ function resize(canvas, width, height) {
   if (canvas.height !== height) canvas.height = height;
 }
 
-// font_generator.tile + to_pixels: images in one row (gap 2), black ink on white, scaled up.
+// font_generator.tile + to_pixels: images in one row (gap 2), black ink on white, then scaled up by
+// LETTER_SCALE with nearest-neighbour sampling (each model pixel a LETTER_SCALE square).
 function drawLetters(images, canvas = $("letters-canvas")) {
   const { height, width } = state.letters;
   const sheetWidth = images.length * width + (images.length - 1) * GAP;
-  resize(canvas, sheetWidth * LETTER_SCALE, height * LETTER_SCALE);
-  const context = canvas.getContext("2d");
-  const pixels = context.createImageData(canvas.width, canvas.height);
+  if (!state.sheet || state.sheet.width !== sheetWidth || state.sheet.height !== height) {
+    state.sheet = new OffscreenCanvas(sheetWidth, height);
+  }
+  const sheet = state.sheet.getContext("2d");
+  const pixels = sheet.createImageData(sheetWidth, height);
   pixels.data.fill(255);
   images.forEach((image, k) => {
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
-        const value = Math.round((1 - Math.min(Math.max(image[y * width + x], 0), 1)) * 255);
-        for (let dy = 0; dy < LETTER_SCALE; dy++) {
-          const row = (y * LETTER_SCALE + dy) * canvas.width;
-          const left = ((k * (width + GAP)) + x) * LETTER_SCALE;
-          for (let dx = 0; dx < LETTER_SCALE; dx++) {
-            const i = 4 * (row + left + dx);
-            pixels.data[i] = pixels.data[i + 1] = pixels.data[i + 2] = value;
-          }
-        }
+        const i = 4 * (y * sheetWidth + k * (width + GAP) + x);
+        pixels.data[i] = pixels.data[i + 1] = pixels.data[i + 2] =
+          Math.round((1 - Math.min(Math.max(image[y * width + x], 0), 1)) * 255);
       }
     }
   });
-  context.putImageData(pixels, 0, 0);
+  sheet.putImageData(pixels, 0, 0);
+  resize(canvas, sheetWidth * LETTER_SCALE, height * LETTER_SCALE);
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = false;
+  context.drawImage(state.sheet, 0, 0, canvas.width, canvas.height);
 }
 
 async function renderText(text, seed) {
@@ -414,6 +415,8 @@ async function start() {
   fillSelect($("style-to"), drums.styles, drums.styles[drums.styles.length - 1]);
   const kit = new Promise((resolve) => { state.startKit = resolve; }).then(() =>
     renderKitInWorker(drums.model.instruments, KIT_SAMPLE_RATE, index.kit));
+  kit.catch(() => {}); // a kit that cannot be built is reported when Play is pressed
+  api.kitReady = kit.then(() => true, () => false);
   state.player = new Player({ instruments: drums.model.instruments, pitches: drums.model.pitches, kit,
                               nextBar: nextBarToPlay, stats: api.stats });
   wireDrumControls();
