@@ -65,7 +65,8 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
         if wav is not None:
             from edgegen.runtime.drum_synth import write_wav
 
-            write_wav(wav, midi_io.read_drum_notes("the generated MIDI", data=midi, note_map=note_map))
+            write_wav(wav, midi_io.read_drum_notes("the generated MIDI", data=midi, note_map=note_map,
+                                                   require_notes=False))
     if png is not None:
         save_piano_roll(grids, png)
     if out is None and png is None and wav is None:

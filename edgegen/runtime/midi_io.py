@@ -229,13 +229,14 @@ class DrumNotes:
 
 
 def read_drum_notes(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL, data: bytes | None = None,
-                    note_map: dict[str, int] | None = None) -> DrumNotes:
+                    note_map: dict[str, int] | None = None, require_notes: bool = True) -> DrumNotes:
     """Drum onsets with their exact times (no quantising) and velocities, for rendering audio.
 
     Same limits, channel rule and pitch map as :func:`read_midi` (pitches outside it are ignored),
     any meter. Every tempo change (from any track) applies from its tick on. ``data``: the file's
     bytes when they are only in memory (``path`` then just names it in messages); ``note_map``:
-    pitches a drum-machine map gave the instruments, read before the GM ones.
+    pitches a drum-machine map gave the instruments, read before the GM ones. A file without drum
+    notes is a MidiFileError unless ``require_notes`` is False (a generated bar may be silent).
     """
     if data is None:
         midi = _open_midi(path)
@@ -258,7 +259,7 @@ def read_drum_notes(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL,
             elif msg.type == "set_tempo":
                 tempos.append((tick, track_index, index, msg.tempo))
         end_tick = max(end_tick, tick)
-    if not onsets:
+    if not onsets and require_notes:
         where = "any channel" if channel is None else f"channel {channel + 1}"
         raise MidiFileError(f"{path}: no drum notes on {where}")
     tempos.sort()  # the last change at a tick is the one that holds from it
@@ -271,7 +272,7 @@ def read_drum_notes(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL,
         return tempo_seconds[segment] + (ticks - tempo_ticks[segment]) * seconds_per_tick[segment]
 
     onsets.sort(key=lambda onset: onset[0])
-    ticks, instruments, velocities = (np.array(column, np.int64) for column in zip(*onsets))
+    ticks, instruments, velocities = np.array(onsets, np.int64).reshape(-1, 3).T
     return DrumNotes(seconds=to_seconds(ticks), instruments=instruments, velocities=velocities,
                      end_seconds=float(to_seconds(np.array([end_tick]))[0]))
 
