@@ -201,6 +201,11 @@ def test_a_closed_hat_chokes_a_ringing_open_hat():
     assert np.array_equal(both[:start], alone[:start])  # rings untouched until the closed hat
     assert energy(alone, after_fade, after_fade + round(0.2 * SR)) > 1e6  # it would still ring ...
     assert np.array_equal(both[after_fade:], closed[after_fade:])  # ... but only the closed hat is left
+    # a closed hat struck with it does not choke it; the next one does
+    together = drum_synth.render([0.0, 0.0, at], [open_hat, closed_hat, closed_hat], [100, 60, 100], at)
+    closed_twice = drum_synth.render([0.0, at], [closed_hat, closed_hat], [60, 100], at)
+    assert energy(together[:start] - closed_twice[:start].astype(np.float64), 0, start) > 1e6
+    assert np.array_equal(together[after_fade:], closed_twice[after_fade:])
     without_group = dataclasses.replace(drum_synth.KIT, voices=tuple(
         dataclasses.replace(v, choke_group="") for v in drum_synth.KIT.voices))
     ringing = drum_synth.render([0.0, at], [open_hat, closed_hat], [100, 100], at, kit=without_group)

@@ -36,7 +36,8 @@ def _parse_blend(text: str) -> dict[str, float]:
 
 
 WAV = click.option("--wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                   help="Also write what the MIDI file holds as audio: a WAV file played by a built-in drum kit.")
+                   help="Also write the groove as audio, played by a built-in drum kit: a WAV file of exactly "
+                        "the notes the MIDI file holds.")
 
 
 def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,

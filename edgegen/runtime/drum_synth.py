@@ -367,16 +367,13 @@ def _schedule(seconds, instruments, velocities, end_seconds: float, kit: Kit, sa
     starts, voices = starts[order], np.asarray(instruments, np.int64)[order]
     level = np.clip(np.asarray(velocities, np.float64)[order], 1, 127) / 127.0
     chokes = np.full(len(starts), -1, np.int64)
-    groups = [kit.voices[v].choke_group for v in voices.tolist()]
-    next_in_group: dict[str, int] = {}
-    for i in range(len(starts) - 1, -1, -1):  # from the end: the next later note of each group
-        group = groups[i]
-        if group:
-            later = next_in_group.get(group)
-            if later is not None and starts[later] > starts[i]:
-                chokes[i] = starts[later]
-            if later is None or starts[later] > starts[i]:
-                next_in_group[group] = i
+    groups = np.array([kit.voices[v].choke_group for v in voices.tolist()], dtype=object)
+    for group in {g for g in groups.tolist() if g}:
+        members = np.flatnonzero(groups == group)
+        times = np.unique(starts[members])  # sorted
+        later = np.searchsorted(times, starts[members], side="right")  # the group's next start after each note
+        choked = later < len(times)
+        chokes[members[choked]] = times[later[choked]]
     end = max(float(end_seconds), float(starts[-1]) / sample_rate if len(starts) else 0.0)
     total = round((end + kit.tail) * sample_rate)
     return _Schedule(starts, voices, level ** kit.velocity_exponent, level ** kit.brightness_exponent, chokes, total)
