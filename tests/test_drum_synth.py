@@ -165,7 +165,8 @@ def test_the_voices_sound_like_their_instruments():
         x = (body + bright).astype(np.float64)
         power, freq = np.abs(np.fft.rfft(x)) ** 2, np.fft.rfftfreq(len(x), 1 / SR)
         band = power[(freq > 2000) & (freq < 12000)]
-        shares[voice.name] = dict(low=power[freq < 150].sum() / power.sum(), high=power[freq > 6000].sum() / power.sum(),
+        total = power.sum()
+        shares[voice.name] = dict(low=power[freq < 150].sum() / total, high=power[freq > 6000].sum() / total,
                                   flatness=np.exp(np.mean(np.log(band + 1e-30))) / np.mean(band))
     assert shares["kick"]["low"] > 0.8 and shares["tom_low"]["low"] > 0.5
     assert shares["closed_hat"]["high"] > 0.8 and shares["open_hat"]["high"] > 0.8

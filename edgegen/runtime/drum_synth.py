@@ -9,7 +9,8 @@ written out. Numpy and the standard ``wave`` module only; no scipy, no torch.
 
 Recipe for one voice's one-shot at sample rate ``sr`` (float64 throughout)
 ---------------------------------------------------------------------------
-``n = round(voice.length * sr)``, ``t[i] = i / sr``. One random stream per voice,
+``n = round(voice.length * sr)`` (numpy rounds halves to even, JavaScript's Math.round up;
+no length in the table lands on a half), ``t[i] = i / sr``. One random stream per voice,
 ``rng(voice.seed)``; layers are built in table order, and each ``noise`` layer
 takes the next ``n`` uniforms ``u`` of that stream as ``x = 2u - 1``.
 
