@@ -35,11 +35,18 @@ def _parse_blend(text: str) -> dict[str, float]:
     return weights
 
 
-def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
-                   humanize: float, seed: int, note_map: Path | None, title: str = "") -> None:
-    """MIDI and/or PNG, or the grid on the terminal when neither is asked for.
+WAV = click.option("--wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                   help="Also write the groove as audio, played by a built-in drum kit: a WAV file of exactly "
+                        "the notes the MIDI file holds.")
 
-    Called inside the command's ``all_or_none(out, png)``: both files appear together or neither does.
+
+def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
+                   humanize: float, seed: int, note_map: Path | None, title: str = "",
+                   wav: Path | None = None) -> None:
+    """MIDI, PNG and/or WAV, or the grid on the terminal when none is asked for.
+
+    Called inside the command's ``all_or_none(out, png, wav)``: the files appear together or none does.
+    The WAV is rendered from the very bytes the MIDI file gets, so it plays what the file holds.
     """
     from edgegen.runtime.drum_render import grid_text, save_piano_roll
 
@@ -47,17 +54,28 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
         from edgegen.runtime.midi_io import load_note_map
 
         note_map = load_note_map(note_map)
-    if out is not None:
-        generator.write_midi(grids, out, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
-                             note_map=note_map)
+    if out is not None or wav is not None:
+        from edgegen.runtime import midi_io
+
+        midi = midi_io.midi_bytes(grids, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
+                                  note_map=note_map)
+        if out is not None:
+            from edgegen.runtime.files import atomic_write_bytes
+
+            atomic_write_bytes(out, midi)
+        if wav is not None:
+            from edgegen.runtime.drum_synth import write_wav
+
+            write_wav(wav, midi_io.read_drum_notes("the generated MIDI", data=midi, note_map=note_map,
+                                                   require_notes=False))
     if png is not None:
         save_piano_roll(grids, png)
-    if out is None and png is None:
+    if out is None and png is None and wav is None:
         click.echo(grid_text(grids, title=title))
 
 
-def _written(out: Path | None, png: Path | None) -> str:
-    return " and ".join(str(p) for p in (out, png) if p is not None)
+def _written(out: Path | None, png: Path | None, wav: Path | None = None) -> str:
+    return " and ".join(str(p) for p in (out, png, wav) if p is not None)
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,6 +89,8 @@ def main() -> None:
       drumgen sample --blend jazz=0.7,latin=0.3 --bars 4 --out blend.mid
       drumgen sample --style rock --morph-to electronic --bars 8 --out morph.mid
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
+      drumgen sample --style jazz --bars 4 --seed 1 --out groove.mid --wav groove.wav
+      drumgen render groove.mid --out groove.wav
       drumgen show groove.mid
       drumgen show --style hiphop --seed 3
       drumgen ports
@@ -90,16 +110,18 @@ def main() -> None:
 @click.option("--morph-to", type=STYLE_CHOICE, default=None, help="Glide from --style to this style over the bars.")
 @click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
 @midi_options
-@out_option("MIDI file to write (atomically). Without --out/--png the grid is printed.", required=False)
+@out_option("MIDI file to write (atomically). Without --out/--png/--wav the grid is printed.", required=False)
 @PNG
+@WAV
 def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, bpm, swing, humanize, note_map,
-           models_dir, out, png) -> None:
+           models_dir, out, png, wav) -> None:
     """Generate bars in a style and write them as MIDI (and/or a piano-roll PNG).
 
     \b
     Examples:
       drumgen sample --style jazz --bars 4 --seed 1 --out groove.mid
       drumgen sample --style hiphop --complexity 0.5 --png roll.png
+      drumgen sample --style latin --bars 8 --humanize 0.5 --wav latin.wav
     """
     from edgegen.runtime.drum_generator import DrumGenerator
     from edgegen.runtime.files import all_or_none
@@ -111,7 +133,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
     if every and morph_to:
         raise click.UsageError("choose one of --evolve and --morph-to")
     seed = resolve_seed(seed)
-    with all_or_none(out, png):  # both paths checked before any work
+    with all_or_none(out, png, wav):  # every path checked before any work
         generator = DrumGenerator(models_dir)
         if blend is not None:
             grids = generator.blend(_parse_blend(blend), bars, seed)
@@ -126,9 +148,9 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
             grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
             what = style
         _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map,
-                       title=f"{what}, seed {seed}")
-    if out is not None or png is not None:
-        click.echo(f"wrote {_written(out, png)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
+                       title=f"{what}, seed {seed}", wav=wav)
+    if out is not None or png is not None or wav is not None:
+        click.echo(f"wrote {_written(out, png, wav)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
 
 
 @main.command()
@@ -148,27 +170,31 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @COMPLEXITY
 @CHANNEL
 @midi_options
-@out_option("MIDI file to write (atomically).")
+@out_option("MIDI file to write (atomically); --out, --wav or both.", required=False)
 @PNG
+@WAV
 def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map,
-             models_dir, out, png) -> None:
+             models_dir, out, png, wav) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
     \b
     Example:
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
+      drumgen transfer my_beat.mid --to jazz --wav my_beat_jazz.wav
     """
     from edgegen.runtime.drum_generator import DrumGenerator
     from edgegen.runtime.files import all_or_none
     from edgegen.runtime.midi_io import read_midi
 
-    with all_or_none(out, png):  # both paths checked before any work
+    if out is None and wav is None:
+        raise click.UsageError("give --out (a MIDI file), --wav (audio) or both")
+    with all_or_none(out, png, wav):  # every path checked before any work
         track = read_midi(midi_in, channel=channel - 1)
         generator = DrumGenerator(models_dir)
         grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
                                    complexity=complexity, keep=keep)
-        _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
-    click.echo(f"wrote {_written(out, png)} ({len(grids)} bars of {midi_in} as {to_style})")
+        _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map, wav=wav)
+    click.echo(f"wrote {_written(out, png, wav)} ({len(grids)} bars of {midi_in} as {to_style})")
 
 
 @main.command()
@@ -201,6 +227,34 @@ def show(midi_in, style, bars, seed, channel, models_dir) -> None:
         seed = resolve_seed(seed)
         grids = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
         click.echo(grid_text(grids, title=f"{style}, seed {seed}"))
+
+
+@main.command()
+@click.argument("midi_in", metavar="IN.mid", type=InputFile())
+@CHANNEL
+@click.option("--note-map", "--map", "note_map", type=InputFile(), default=None,
+              help="JSON {instrument: pitch} the file was written with (drum machines that are not General MIDI).")
+@out_option("WAV file to write (atomically): 44.1 kHz, 16-bit, mono.")
+def render(midi_in, channel, note_map, out) -> None:
+    """Play a drum MIDI file through the built-in drum kit into a WAV file (no DAW or sound font needed).
+
+    Every note sounds at its exact time and velocity (the file's tempo changes included);
+    General MIDI drum pitches map to kick, snare, hats, toms, crash, ride and clap.
+
+    \b
+    Examples:
+      drumgen render groove.mid --out groove.wav
+      drumgen render performance.mid --channel 1 --out performance.wav
+    """
+    from edgegen.runtime.drum_synth import write_wav
+    from edgegen.runtime.files import all_or_none
+    from edgegen.runtime.midi_io import load_note_map, read_drum_notes
+
+    with all_or_none(out):  # checked before the file is read
+        notes = read_drum_notes(midi_in, channel=channel - 1,
+                                note_map=None if note_map is None else load_note_map(note_map))
+        seconds = write_wav(out, notes, source=str(midi_in))
+    click.echo(f"wrote {out} ({seconds:.1f} s, {len(notes.seconds)} notes of {midi_in})")
 
 
 main.add_command(ports, "ports")

@@ -218,6 +218,65 @@ def read_grids(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> n
     return read_midi(path, channel).grids
 
 
+@dataclass
+class DrumNotes:
+    """What :func:`read_drum_notes` found: every drum onset at its real time, as a drum kit would hear it."""
+
+    seconds: np.ndarray  # [n] float64 onset times from the start of the file, tempo map applied, sorted
+    instruments: np.ndarray  # [n] int64 index into INSTRUMENTS
+    velocities: np.ndarray  # [n] int64, 1-127
+    end_seconds: float  # the file's last event (end of track included), >= every onset
+
+
+def read_drum_notes(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL, data: bytes | None = None,
+                    note_map: dict[str, int] | None = None, require_notes: bool = True) -> DrumNotes:
+    """Drum onsets with their exact times (no quantising) and velocities, for rendering audio.
+
+    Same limits, channel rule and pitch map as :func:`read_midi` (pitches outside it are ignored),
+    any meter. Every tempo change (from any track) applies from its tick on. ``data``: the file's
+    bytes when they are only in memory (``path`` then just names it in messages); ``note_map``:
+    pitches a drum-machine map gave the instruments, read before the GM ones. A file without drum
+    notes is a MidiFileError unless ``require_notes`` is False (a generated bar may be silent).
+    """
+    if data is None:
+        midi = _open_midi(path)
+    else:
+        try:
+            midi = mido.MidiFile(file=io.BytesIO(data))
+        except Exception as exc:
+            raise MidiFileError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
+    if not isinstance(midi.ticks_per_beat, int) or midi.ticks_per_beat <= 0:
+        raise MidiFileError(f"{path}: unsupported time division {midi.ticks_per_beat!r} (SMPTE timing?)")
+    pitches = {**PITCH_TO_INSTRUMENT, **{p: INSTRUMENTS.index(name) for name, p in (note_map or {}).items()}}
+    onsets, tempos, end_tick = [], [(0, -1, -1, 500_000)], 0  # tempos: (tick, track, index, microseconds per beat)
+    for track_index, track in enumerate(midi.tracks):
+        tick = 0
+        for index, msg in enumerate(track):
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0 and (channel is None or msg.channel == channel):
+                if msg.note in pitches:
+                    onsets.append((tick, pitches[msg.note], msg.velocity))
+            elif msg.type == "set_tempo":
+                tempos.append((tick, track_index, index, msg.tempo))
+        end_tick = max(end_tick, tick)
+    if not onsets and require_notes:
+        where = "any channel" if channel is None else f"channel {channel + 1}"
+        raise MidiFileError(f"{path}: no drum notes on {where}")
+    tempos.sort()  # the last change at a tick is the one that holds from it
+    tempo_ticks = np.array([t[0] for t in tempos], np.int64)
+    seconds_per_tick = np.array([t[3] for t in tempos], np.float64) / 1e6 / midi.ticks_per_beat
+    tempo_seconds = np.concatenate([[0.0], np.cumsum(np.diff(tempo_ticks) * seconds_per_tick[:-1])])
+
+    def to_seconds(ticks: np.ndarray) -> np.ndarray:
+        segment = np.searchsorted(tempo_ticks, ticks, side="right") - 1
+        return tempo_seconds[segment] + (ticks - tempo_ticks[segment]) * seconds_per_tick[segment]
+
+    onsets.sort(key=lambda onset: onset[0])
+    ticks, instruments, velocities = np.array(onsets, np.int64).reshape(-1, 3).T
+    return DrumNotes(seconds=to_seconds(ticks), instruments=instruments, velocities=velocities,
+                     end_seconds=float(to_seconds(np.array([end_tick]))[0]))
+
+
 # ----------------------------------------------------------------------------- note maps
 
 
