@@ -385,20 +385,19 @@ function applyDrumQuery(params) {
   if (style !== null) $("style").value = style.toLowerCase();
 }
 
-// The letter model first (its session is created first and the first letter drawn as soon as it is in),
-// the drum graphs meanwhile; then the first groove, then the kit in a worker.
+// The letter model first (the first letter is drawn as soon as it is in), the drum graphs next; then the first
+// groove, then the kit in a worker.
 async function start() {
   const source = fetchSource(new URL("./models", import.meta.url).href);
   state.source = source;
   api.timings.moduleMs = performance.now();
   const index = await source.index();
   if (!index.letters) throw new Error("the models folder has no conditional letter model");
-  const lettersLoading = FontGenerator.load(ort, source, index.letters);
+  const params = new URLSearchParams(location.search);
+  const letters = await FontGenerator.load(ort, source, index.letters);
+  // the drum graphs' sessions after the letter model's (one wasm thread); their files are preloaded
   const drumsLoading = DrumGenerator.load(ort, source);
   drumsLoading.catch(() => {}); // awaited below; a failure there must not pass unseen before then
-  const params = new URLSearchParams(location.search);
-
-  const letters = await lettersLoading;
   state.letters = letters;
   state.letterModels.set(letters.name, Promise.resolve(letters));
   fillSelect($("letter-model"), index.models.filter((m) => m.kind === "letter_generator" && m.conditional).map((m) => m.name),
