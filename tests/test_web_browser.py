@@ -150,6 +150,17 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     assert 0 < clock["nextBar"] - clock["now"] <= 2 * 2.0 + 0.05
     assert stats["scheduledBars"] - before["scheduledBars"] <= 2 + (clock["now"] // 2.0)
     assert clock["kit"] == ("fallback" if drum_kit() is None else "drum_synth")  # drumgen --wav's kit when there is one
+    # the piano roll's playhead (its column in #fbe3a4) moves along with the audio clock
+    playhead = ("const c = document.getElementById('roll'); const d = c.getContext('2d').getImageData(0, 0, c.width,"
+                " c.height).data; for (let i = 0; i < d.length; i += 4) if (d[i] === 0xfb && d[i + 1] === 0xe3 &&"
+                " d[i + 2] === 0xa4) return (i / 4) % c.width; return null;")
+    deadline = time.monotonic() + 5
+    while (first := page.execute_script(playhead)) is None:  # the first bar starts 0.1 s after it is scheduled
+        assert time.monotonic() < deadline, "no playhead on the piano roll"
+        time.sleep(0.05)
+    time.sleep(0.6)  # a little over two 16th steps at 120 BPM
+    second = page.execute_script(playhead)
+    assert first is not None and second is not None and second != first, (first, second)
     page.find_element("id", "stop").click()
     assert page.execute_script("return window.edgegen.playing") is False
 

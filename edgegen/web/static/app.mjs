@@ -206,7 +206,8 @@ function drawRoll(playing = null) {
     hits.forEach((bar, b) => bar.forEach((stepHits, s) => {
       const x = label + (b * bar.length + s) * cell;
       const now = playing && playing.bar === b && playing.step === s;
-      context.fillStyle = stepHits[row] ? (now ? "#d33" : "#225") : (s % 4 === 0 ? "#e4e4ee" : "#f3f3f7");
+      const empty = now ? "#fbe3a4" : (s % 4 === 0 ? "#e4e4ee" : "#f3f3f7"); // the playhead's column, beats
+      context.fillStyle = stepHits[row] ? (now ? "#d33" : "#225") : empty;
       context.fillRect(x + 1, y + 1, cell - 2, cell - 2);
     }));
   });
@@ -226,19 +227,22 @@ function nextBarToPlay() {
   return Promise.resolve(bar);
 }
 
-function animateRoll(starts) {
+// The playhead: the bar that started last on the audio clock (of those scheduled) and the step within it.
+function animateRoll() {
   const player = state.player;
   if (!player.playing) {
     drawRoll();
     return;
   }
   const now = player.context.currentTime;
-  const current = starts.filter((s) => s.start <= now).pop();
+  const started = state.barStarts.filter((s) => s.start <= now);
+  const current = started.reduce((latest, s) => (!latest || s.start > latest.start ? s : latest), null);
+  state.barStarts = state.barStarts.filter((s) => s.start > now || s === current);
   if (current) {
     const step = Math.floor((now - current.start) / player.stepSeconds());
     drawRoll({ bar: current.index, step: Math.min(step, 15) });
   }
-  requestAnimationFrame(() => animateRoll(starts.filter((s) => s.start > now - 4)));
+  requestAnimationFrame(animateRoll);
 }
 
 function playerSettings() {
@@ -251,10 +255,10 @@ function playerSettings() {
 
 async function play() {
   playerSettings();
-  const starts = [];
-  state.player.onBar = (bar, start) => starts.push({ index: bar.index, start });
+  state.barStarts = [];
+  state.player.onBar = (bar, start) => state.barStarts.push({ index: bar.index, start });
   await state.player.start();
-  requestAnimationFrame(() => animateRoll(starts));
+  requestAnimationFrame(animateRoll);
 }
 
 function downloadMidi() {
