@@ -18,7 +18,8 @@ import pytest
 
 from edgegen.runtime.drum_generator import DrumGenerator
 from edgegen.runtime.font_generator import FontGenerator
-from edgegen.web.server import drum_kit, missing_vendor_files
+from edgegen.runtime import drum_synth
+from edgegen.web.server import missing_vendor_files
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
@@ -149,7 +150,7 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     # are ever ahead of the audio clock
     assert 0 < clock["nextBar"] - clock["now"] <= 2 * 2.0 + 0.05
     assert stats["scheduledBars"] - before["scheduledBars"] <= 2 + (clock["now"] // 2.0)
-    assert clock["kit"] == ("fallback" if drum_kit() is None else "drum_synth")  # drumgen --wav's kit when there is one
+    assert clock["kitReady"] and clock["sampleRate"] == drum_synth.SAMPLE_RATE  # drumgen --wav's kit, at its rate
     # the piano roll's playhead (its column in #fbe3a4) moves along with the audio clock
     playhead = ("const c = document.getElementById('roll'); const d = c.getContext('2d').getImageData(0, 0, c.width,"
                 " c.height).data; for (let i = 0; i < d.length; i += 4) if (d[i] === 0xfb && d[i + 1] === 0xe3 &&"

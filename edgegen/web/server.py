@@ -66,14 +66,11 @@ def models_index(models_dir: Path) -> dict:
     return {"models": models, "letters": letters, "kit": drum_kit()}
 
 
-def drum_kit() -> dict | None:
-    """The kit `drumgen --wav` plays (drum_synth.kit_dict), which the page builds again in JavaScript;
-    None with a runtime that has no drum_synth (the page then plays its own minimal kit)."""
-    try:
-        from edgegen.runtime import drum_synth
-    except ImportError:
-        return None
-    return drum_synth.kit_dict()
+def drum_kit() -> dict:
+    """The kit `drumgen --wav` plays (drum_synth.kit_dict), which the page builds again in JavaScript."""
+    from edgegen.runtime.drum_synth import kit_dict
+
+    return kit_dict()
 
 
 PRELOAD_MARK = "<!-- preload models: edgegen web puts the models the page loads first here -->"

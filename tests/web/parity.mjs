@@ -67,7 +67,7 @@ for (const c of cases.errors) {
     results.errors.push(error.message);
   }
 }
-if (cases.synth) {
+{
   const asBase64 = (array) => Buffer.from(Float64Array.from(array).buffer).toString("base64");
   results.synth = {
     voices: cases.synth.kit.voices.map((voice) => oneShot(voice, cases.synth.sample_rate).map(asBase64)),

@@ -335,8 +335,7 @@ Object.assign(api, {
   // The audio clock (seconds) and when the next bar is due on it; null before the first play.
   audioClock: () => (state.player && state.player.context
     ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state,
-        sampleRate: state.player.context.sampleRate,
-        kit: state.player.kit && (state.player.kit.fromTable ? "drum_synth" : "fallback") }
+        sampleRate: state.player.context.sampleRate, kitReady: Boolean(state.player.kit) }
     : null),
 });
 Object.defineProperty(api, "playing", { get: () => Boolean(state.player && state.player.playing) });

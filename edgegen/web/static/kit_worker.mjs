@@ -6,7 +6,7 @@ import { renderKit } from "./synth.mjs";
 self.onmessage = ({ data }) => {
   try {
     const kit = renderKit(data.instruments, data.sampleRate, data.kit);
-    const buffers = kit.voices.flatMap((v) => [v.body.buffer, ...(v.bright ? [v.bright.buffer] : [])]);
+    const buffers = kit.voices.flatMap((v) => [v.body.buffer, v.bright.buffer]);
     self.postMessage({ kit }, buffers);
   } catch (error) {
     self.postMessage({ error: error.message });

@@ -62,8 +62,7 @@ export class Player {
     const resumed = context.resume(); // within the click's user activation, before awaiting anything
     this.context = context;
     const kit = await this.rendered;
-    this.kit = { ...kit, voices: kit.voices.map((v) => ({ ...v, body: this.buffer(v.body),
-                                                          bright: v.bright && this.buffer(v.bright) })) };
+    this.kit = { ...kit, voices: kit.voices.map((v) => ({ ...v, body: this.buffer(v.body), bright: this.buffer(v.bright) })) };
     this.output = this.makeLimiter(kit.limiter_threshold);
     await resumed;
   }
@@ -127,7 +126,7 @@ export class Player {
     const choke = this.context.createGain();
     choke.connect(this.output);
     this.play(voice.body, loud, choke, when);
-    if (voice.bright) this.play(voice.bright, loud * brightGain, choke, when);
+    this.play(voice.bright, loud * brightGain, choke, when);
     if (!voice.chokeGroup) return;
     const ringing = this.ringing[voice.chokeGroup];
     if (ringing && ringing.start < when) {

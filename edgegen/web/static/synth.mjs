@@ -1,8 +1,7 @@
 // The drum kit of `drumgen --wav` in the browser: the JavaScript port of edgegen/runtime/drum_synth.py's recipe.
 // The kit is data (drum_synth.kit_dict, served in models/index.json as "kit"); each voice's one-shot is built
 // here from sines, squares and portable_random noise through RBJ biquads, as the Python recipe builds it, and
-// played by player.mjs with the same velocity curves, hat choke and soft limiter. When the server has no kit
-// table (a Python runtime without drum_synth), FALLBACK_RECIPES, a minimal kit written for the page, plays.
+// played by player.mjs with the same velocity curves, hat choke and soft limiter.
 
 import { rng } from "./portable_random.mjs";
 import { roundHalfEven } from "./midi.mjs";
@@ -101,62 +100,20 @@ export function noteGains(kit, velocity) {
   return [level ** kit.velocity_exponent, level ** kit.brightness_exponent];
 }
 
-// ----------------------------------------------------------------------------- the fallback kit
-
-function decaying(n, sampleRate, decay, source) {
-  return Float64Array.from({ length: n }, (_, i) => source(i / sampleRate, i) * Math.exp(-i / sampleRate / decay));
-}
-
-function noiseVoice(seconds, seed, decay, hz, sampleRate) {
-  const n = Math.round(seconds * sampleRate);
-  const u = rng(seed).random(n);
-  return biquad(decaying(n, sampleRate, decay, (_, i) => 2 * u[i] - 1), biquadCoefficients("highpass", hz, 0.7071, sampleRate));
-}
-
-function pitchDrop(seconds, start, end, fall, decay, sampleRate) {
-  const n = Math.round(seconds * sampleRate);
-  const drop = (start - end) * fall;
-  return decaying(n, sampleRate, decay, (t) => Math.sin(2 * Math.PI * (end * t + drop * (1 - Math.exp(-t / fall)))));
-}
-
-const FALLBACK_RECIPES = {
-  kick: (sr) => pitchDrop(0.45, 160, 48, 0.03, 0.16, sr),
-  snare: (sr) => {
-    const head = pitchDrop(0.3, 240, 180, 0.02, 0.06, sr);
-    return noiseVoice(0.3, 1, 0.07, 1200, sr).map((v, i) => v + 0.6 * head[i]);
-  },
-  closed_hat: (sr) => noiseVoice(0.08, 2, 0.015, 7000, sr),
-  open_hat: (sr) => noiseVoice(0.5, 3, 0.12, 6000, sr),
-  tom_high: (sr) => pitchDrop(0.4, 260, 200, 0.05, 0.14, sr),
-  tom_low: (sr) => pitchDrop(0.5, 150, 110, 0.06, 0.18, sr),
-  crash: (sr) => noiseVoice(1.5, 4, 0.45, 4000, sr),
-  ride: (sr) => noiseVoice(0.9, 5, 0.3, 5000, sr),
-  clap: (sr) => noiseVoice(0.25, 6, 0.05, 1000, sr),
-};
-
-// The voices to play, in the model's instrument order: {name, body, bright (or null), chokeGroup}, float32,
-// plus the note curves. From the kit table when there is one, else the fallback recipes (peak 0.5 each).
-export function renderKit(instruments, sampleRate, kit = null) {
-  if (kit) {
-    const byName = Object.fromEntries(kit.voices.map((voice) => [voice.name, voice]));
-    const voices = instruments.map((name) => {
-      if (!byName[name]) throw new RangeError(`the drum kit has no voice for ${name}`);
-      const [body, bright] = oneShot(byName[name], sampleRate);
-      return { name, body: Float32Array.from(body), bright: Float32Array.from(bright), chokeGroup: byName[name].choke_group };
-    });
-    return { ...kit, voices, fromTable: true };
-  }
+// The voices to play, in the model's instrument order: {name, body, bright, chokeGroup} (float32), plus the
+// kit's note curves (velocity_exponent, brightness_exponent, choke_fade, limiter_threshold).
+export function renderKit(instruments, sampleRate, kit) {
+  const byName = Object.fromEntries(kit.voices.map((voice) => [voice.name, voice]));
   const voices = instruments.map((name) => {
-    const body = (FALLBACK_RECIPES[name] || FALLBACK_RECIPES.clap)(sampleRate);
-    const peak = body.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-12);
-    return { name, body: Float32Array.from(body, (v) => 0.5 * v / peak), bright: null, chokeGroup: "" };
+    if (!byName[name]) throw new RangeError(`the drum kit has no voice for ${name}`);
+    const [body, bright] = oneShot(byName[name], sampleRate);
+    return { name, body: Float32Array.from(body), bright: Float32Array.from(bright), chokeGroup: byName[name].choke_group };
   });
-  return { voices, velocity_exponent: 1.0, brightness_exponent: 1.0, choke_fade: 0.01, limiter_threshold: 0.75,
-           fromTable: false };
+  return { ...kit, voices };
 }
 
 // renderKit in a worker (kit_worker.mjs): a Promise of its result, the main thread free meanwhile.
-export function renderKitInWorker(instruments, sampleRate, kit = null) {
+export function renderKitInWorker(instruments, sampleRate, kit) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./kit_worker.mjs", import.meta.url), { type: "module" });
     worker.onmessage = ({ data }) => {
