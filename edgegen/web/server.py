@@ -67,10 +67,11 @@ def models_index(models_dir: Path) -> dict:
 
 
 def drum_kit() -> dict:
-    """The kit `drumgen --wav` plays (drum_synth.kit_dict), which the page builds again in JavaScript."""
-    from edgegen.runtime.drum_synth import kit_dict
+    """The kit `drumgen --wav` plays (drum_synth.kit_dict) with the rate it renders at, which the page
+    builds again in JavaScript."""
+    from edgegen.runtime.drum_synth import SAMPLE_RATE, kit_dict
 
-    return kit_dict()
+    return {**kit_dict(), "sample_rate": SAMPLE_RATE}
 
 
 PRELOAD_MARK = "<!-- preload models: edgegen web puts the models the page loads first here -->"

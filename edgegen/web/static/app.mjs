@@ -9,7 +9,7 @@ import { FontGenerator } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
 import { Player } from "./player.mjs";
-import { KIT_SAMPLE_RATE, renderKitInWorker } from "./synth.mjs";
+import { renderKitInWorker } from "./synth.mjs";
 import { MAX_SEED, rng } from "./portable_random.mjs";
 
 ort.env.wasm.numThreads = 1; // single thread: no SharedArrayBuffer, no cross-origin isolation needed
@@ -416,10 +416,11 @@ async function start() {
   fillSelect($("style"), drums.styles, drums.styles[0]);
   fillSelect($("style-to"), drums.styles, drums.styles[drums.styles.length - 1]);
   const kit = new Promise((resolve) => { state.startKit = resolve; }).then(() =>
-    renderKitInWorker(drums.model.instruments, KIT_SAMPLE_RATE, index.kit));
+    renderKitInWorker(drums.model.instruments, index.kit.sample_rate, index.kit));
   kit.catch(() => {}); // a kit that cannot be built is reported when Play is pressed
   api.kitReady = kit.then(() => true, () => false);
   state.player = new Player({ instruments: drums.model.instruments, pitches: drums.model.pitches, kit,
+                              sampleRate: index.kit.sample_rate,
                               nextBar: nextBarToPlay, stats: api.stats });
   wireDrumControls();
   let queryError = null;

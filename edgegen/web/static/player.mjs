@@ -4,7 +4,7 @@
 // drum_synth's rendering of a note (synth.mjs): body + bright layers by velocity, hat choke, soft limiter.
 
 import { barEvents } from "./midi.mjs";
-import { KIT_SAMPLE_RATE, noteGains, softLimit } from "./synth.mjs";
+import { noteGains, softLimit } from "./synth.mjs";
 
 const START_DELAY = 0.1; // seconds between pressing play and the first note
 const TICK_MS = 25; // how often the scheduler looks ahead
@@ -13,11 +13,12 @@ const LIMITER_RANGE = 4; // the limiter's curve covers mixes up to 4x full scale
 
 export class Player {
   // nextBar(): Promise of {hits [steps][instruments] (one bar), velocities [steps][instruments] or null};
-  // kit: Promise of synth.renderKit's result at KIT_SAMPLE_RATE (built in a worker while the page is idle).
-  constructor({ instruments, pitches, kit, nextBar, onBar = () => {}, stats }) {
+  // kit: Promise of synth.renderKit's result at sampleRate (built in a worker while the page is idle).
+  constructor({ instruments, pitches, kit, sampleRate, nextBar, onBar = () => {}, stats }) {
     this.instruments = instruments;
     this.pitches = pitches;
     this.rendered = kit;
+    this.sampleRate = sampleRate;
     this.nextBar = nextBar;
     this.onBar = onBar;
     this.stats = stats;
@@ -58,7 +59,7 @@ export class Player {
 
   // The context runs at the kit's rate (the browser resamples to the device), so notes are drum_synth's samples.
   async prepare() {
-    const context = new AudioContext({ sampleRate: KIT_SAMPLE_RATE, latencyHint: "interactive" });
+    const context = new AudioContext({ sampleRate: this.sampleRate, latencyHint: "interactive" });
     const resumed = context.resume(); // within the click's user activation, before awaiting anything
     this.context = context;
     const kit = await this.rendered;

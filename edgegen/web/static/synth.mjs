@@ -7,7 +7,6 @@ import { rng } from "./portable_random.mjs";
 import { roundHalfEven } from "./midi.mjs";
 
 const FADE_OUT = 0.005; // drum_synth.FADE_OUT: s at the end of every one-shot
-export const KIT_SAMPLE_RATE = 44100; // drum_synth.SAMPLE_RATE: the page plays the WAV's very samples
 
 // drum_synth.biquad_coefficients: (b0, b1, b2, a1, a2) of the RBJ cookbook filter, divided by a0.
 export function biquadCoefficients(kind, hz, q, sampleRate) {
