@@ -26,8 +26,10 @@ const state = { letters: null, letterModels: new Map(), drums: null, groove: nul
 // ----------------------------------------------------------------------------- messages
 
 function showMessage(text) {
-  $("message").textContent = text;
-  $("message").hidden = !text;
+  const box = $("message");
+  if (box.textContent === text && box.hidden === !text) return; // most calls clear an empty box: no DOM work
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 // Run an action for the user: a failure becomes one line in the message box (and the rejection for callers).
