@@ -9,6 +9,11 @@ on another thread one bar or more ahead, so inference never holds up the clock.
 An event whose deadline has passed is sent at once and counted as late, never
 dropped.
 
+A *timed* port (one with ``schedule``, the native JACK backend) writes each event
+at its own frame itself; the player then hands events over ``port.lookahead``
+seconds before their deadlines, with the frame ``clock.frame_at(deadline)``, and
+lateness means "later than that lookahead".
+
 Every exit (the last bar, Ctrl-C, SIGTERM, SIGHUP, an exception, a vanished port) goes
 through :meth:`Player._silence`: note-offs for sounding notes, MIDI clock stop,
 all-notes-off (CC 123) and all-sound-off (CC 120) on the channel, port closed.
@@ -146,6 +151,8 @@ class Player:
         self._bars_loaded = 0
         self._feed_done = False
         self._collect_due = False  # a bar has started since the last garbage collection
+        self._timed = callable(getattr(port, "schedule", None))  # the port writes events at their frames itself
+        self._lead = float(getattr(port, "lookahead", 0.0)) if self._timed else 0.0  # seconds ahead of deadlines
 
     # ------------------------------------------------------------------ timeline
 
@@ -200,7 +207,7 @@ class Player:
                 if next_deadline < self.bar_start(want - 1):
                     return  # still playing bar want-2; bar want can wait
                 needed = next_deadline >= self.bar_start(want) - self.config.spin_window
-                if not needed and next_deadline - self.clock.now() < self.config.housekeeping_gap:
+                if not needed and next_deadline - self._lead - self.clock.now() < self.config.housekeeping_gap:
                     return  # an event is due soon: load after it
             try:
                 notes = self.feed.get(block=needed)
@@ -215,7 +222,8 @@ class Player:
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep to ``spin_window`` before ``deadline``, then spin; return at once if it has passed."""
-        clock, window = self.clock, self.config.spin_window
+        clock = self.clock
+        window = 0.0 if self._timed else self.config.spin_window  # a timed port needs no spinning: it is ahead
         while True:
             remaining = deadline - clock.now()
             if remaining <= 0.0:
@@ -223,20 +231,28 @@ class Player:
             if remaining > window:
                 clock.sleep(remaining - window)
 
+    def _out(self, message: mido.Message, deadline: float) -> None:
+        """Send now, or (a timed port) queue for the frame of ``deadline``."""
+        if self._timed:
+            self.port.schedule(message, self.clock.frame_at(deadline))
+        else:
+            self.port.send(message)
+
     def _send(self, event: _Event) -> None:
         message = event.message
         if message is None:
             return
         if message.type == "note_on":
             if message.note in self._sounding:  # a swung or humanised hit caught up with the last one
-                self.port.send(mido.Message("note_off", channel=message.channel, note=message.note, velocity=0))
+                self._out(mido.Message("note_off", channel=message.channel, note=message.note, velocity=0),
+                          event.deadline)
             self._sounding[message.note] = event.token
         elif message.type == "note_off":
             if self._sounding.get(message.note) != event.token:
                 return  # that note was already ended by a re-trigger
             del self._sounding[message.note]
-        lateness = self.clock.now() - event.deadline
-        self.port.send(message)
+        lateness = self.clock.now() + self._lead - event.deadline
+        self._out(message, event.deadline)
         if message.type == "note_on":
             self.stats.notes += 1
         elif message.type == "start":
@@ -247,7 +263,7 @@ class Player:
 
     def _housekeeping(self) -> None:
         """Work that may take a moment, done only when the next deadline is not close."""
-        if self._events and self._events[0].deadline - self.clock.now() < self.config.housekeeping_gap:
+        if self._events and self._events[0].deadline - self._lead - self.clock.now() < self.config.housekeeping_gap:
             return
         if not self.port.is_alive():
             raise PortGoneError(f"MIDI port {self.port.name!r} disappeared")
@@ -297,7 +313,7 @@ class Player:
         self._fill()
         while self._events:
             event = heapq.heappop(self._events)
-            self._wait_until(event.deadline)
+            self._wait_until(event.deadline - self._lead)
             self._send(event)
             if event.order in (ORDER_BAR, ORDER_END):
                 self.stats.bars = event.bar  # the bars before this one are complete
@@ -306,8 +322,16 @@ class Player:
             self._housekeeping()
 
     def _silence(self) -> None:
-        """End every sounding note, stop the clock, CC 123 + CC 120, close the port; never raises."""
+        """End every sounding note, stop the clock, CC 123 + CC 120, close the port; never raises.
+
+        A timed port still holds events queued ahead: at the end of the bars they play
+        out first (the messages below queue behind them); on any other exit what has
+        not played is dropped except its note-offs (``cancel_pending``).
+        """
         channel = self.config.channel
+        if self._timed and self.stats.stopped_by != "end":
+            with contextlib.suppress(Exception):
+                self.port.cancel_pending()
         messages = [mido.Message("note_off", channel=channel, note=note, velocity=0) for note in sorted(self._sounding)]
         if self._clock_running:
             messages.append(mido.Message("stop"))
