@@ -193,7 +193,8 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
                 mido_backend = midi_ports.choose_backend()
             grids = _grids(mode, style.lower(), to_style and to_style.lower(), every, seed, models_dir, pattern)
             if use_jack:
-                port = jack_backend.JackMidiOutput(virtual=virtual, target=port_name, follow_transport=sync == "jack")
+                port = jack_backend.JackMidiOutput(virtual=virtual, target=port_name, follow_transport=sync == "jack",
+                                                   lookahead=0.25 if sync is None else 0.05)
                 player_clock = jack_backend.JackClock(port)
             else:
                 port = midi_ports.open_output(port=port_name, virtual=virtual, backend=mido_backend)
@@ -224,6 +225,10 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
                 return midi_io.bar_events(bar > 0, velocities, note_map=pitches)
             return midi_io.bar_events(bar > 0, velocities, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
 
+        # The JACK backend's timing is in its callback (JACK's real-time thread); the player and bar threads
+        # work a lookahead ahead and stay at normal priority: measured here, a real-time thread of ours
+        # holding the GIL made the callback miss its cycle several times as often.
+        realtime = realtime and not use_jack
         config = PlayerConfig(bpm=bpm, channel=channel - 1, clock=clock, realtime=realtime, lead_in=lead_in)
         what = f"{pattern.name}" if pattern else (f"{style} -> {to_style}" if mode == "morph" else style)
         kind = "pattern" if pattern else mode

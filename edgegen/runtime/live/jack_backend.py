@@ -89,6 +89,37 @@ def list_midi_ports(is_input: bool) -> list[str]:
         client.close()
 
 
+WRITTEN, LATE, LATE_MAX, FAILED = range(4)  # the callback's counters
+
+
+def write_cycle(pending: collections.deque, start: int, end: int, write: Callable[[int, bytes], None],
+                cancel: bool, counts: list[int]) -> None:
+    """One process cycle [start, end) frames: pop the due (frame, bytes) events and ``write(offset, bytes)`` each.
+
+    Offsets never decrease (libjack refuses out-of-order events): an event whose
+    frame has passed (or a ``NOW`` message) goes at the latest offset used so far,
+    and a late one is counted. ``cancel``: playback stopped early, so queued events
+    are dropped, except note-offs, which are written at once (no note may hang).
+    """
+    last = 0
+    if cancel:
+        while pending and pending[0][0] != NOW:
+            frame, data = pending.popleft()
+            if data[0] & 0xF0 == NOTE_OFF_STATUS:
+                write(last, data)
+    while pending and pending[0][0] < end:
+        frame, data = pending.popleft()
+        offset = last if frame == NOW else frame - start
+        if offset < last:
+            if frame != NOW:
+                counts[LATE] += 1
+                if last - offset > counts[LATE_MAX]:
+                    counts[LATE_MAX] = last - offset
+            offset = last
+        write(offset, data)
+        last = offset
+
+
 class FrameUnwrapper:
     """32-bit JACK frame times -> an ever-growing frame count (one per thread: it keeps the last value)."""
 
@@ -109,11 +140,14 @@ class JackMidiOutput:
     ``virtual``: a client and port both called NAME (``NAME:NAME``) for others to connect to.
     ``target``: a JACK MIDI input port (name, unique part of one, or index) to connect to.
     ``lookahead``: seconds before its deadline that the player hands an event over
-    (at least two periods, plus room for a late scheduler on a busy machine).
+    (at least two periods). Generous by default: measured on a shared 2-core machine
+    (load average 10), the player thread at normal priority was up to 66 ms late
+    with a 30 ms lookahead. A stop still ends at once (:meth:`cancel_pending`); only a
+    followed tempo (``--sync``) would react a lookahead late, so sync uses less.
     ``follow_transport``: snapshot the transport every cycle (for :class:`TransportClock`).
     """
 
-    def __init__(self, virtual: str | None = None, target: str | None = None, lookahead: float = 0.03,
+    def __init__(self, virtual: str | None = None, target: str | None = None, lookahead: float = 0.25,
                  follow_transport: bool = False, check_every: float = 0.5):
         if (virtual is None) == (target is None):
             raise ValueError("give exactly one of virtual and target")
@@ -136,12 +170,9 @@ class JackMidiOutput:
         self._unwrap_callback = FrameUnwrapper()
         self._unwrap_clock = FrameUnwrapper()
         self.origin = self._unwrap_clock(self._client.frame_time)  # frame 0 of the player's clock
-        # what the callback counts (ints only)
+        # what the callback counts (ints only): events written, written late, the latest by frames, refused
+        self.counts = [0, 0, 0, 0]
         self.cycles = 0
-        self.written = 0
-        self.late = 0  # events written after their frame (the scheduler was later than the lookahead)
-        self.late_frames_max = 0
-        self.failed = 0  # events libjack refused (buffer full)
         self.xruns = 0
         self.gone_reason: str | None = None
         self.transport: tuple | None = None
@@ -170,37 +201,20 @@ class JackMidiOutput:
             port = self._port
             port.clear_buffer()
             start = self._unwrap_callback(self._client.last_frame_time) - self.origin
-            end = start + frames
             if self._follow_transport:
                 self._snapshot_transport(start)
-            pending = self._pending
-            last = 0
-            if self._cancel:  # stop: what has not played is dropped, but every pending note-off plays now
-                while pending and pending[0][0] != NOW:
-                    frame, data = pending.popleft()
-                    if data[0] & 0xF0 == NOTE_OFF_STATUS:
-                        self._write(port, last, data)
-                self._cancel = False
-            while pending and pending[0][0] < end:
-                frame, data = pending.popleft()
-                offset = last if frame == NOW else frame - start
-                if offset < last:
-                    if frame != NOW:
-                        self.late += 1
-                        self.late_frames_max = max(self.late_frames_max, last - offset)
-                    offset = last
-                self._write(port, offset, data)
-                last = offset
+            cancel, self._cancel = self._cancel, False
+            write_cycle(self._pending, start, start + frames, self._write, cancel, self.counts)
             self.cycles += 1
         except Exception:  # an exception would stop the callback for good; count it instead
-            self.failed += 1
+            self.counts[FAILED] += 1
 
-    def _write(self, port, offset: int, data: bytes) -> None:
+    def _write(self, offset: int, data: bytes) -> None:
         try:
-            port.write_midi_event(offset, data)
-            self.written += 1
+            self._port.write_midi_event(offset, data)
+            self.counts[WRITTEN] += 1
         except Exception:
-            self.failed += 1
+            self.counts[FAILED] += 1
 
     def _snapshot_transport(self, cycle_frame: int) -> None:
         state, pos = self._client.transport_query_struct()
@@ -252,10 +266,11 @@ class JackMidiOutput:
         return True
 
     def close(self, timeout: float = 2.0) -> None:
-        """Wait (up to ``timeout``, less if the server is gone) until the callback has written everything, then close."""
+        """Wait (up to lookahead + ``timeout``; not if the server is gone) until the callback has written
+        everything, then close."""
         if self._closed:
             return
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.lookahead + timeout
         while self._pending and self.gone_reason is None and time.monotonic() < deadline:
             time.sleep(0.001)
         # the last events are in this cycle's buffer: let the cycle (and one more) finish before deactivating
@@ -275,8 +290,9 @@ class JackMidiOutput:
                 pass
 
     def report(self) -> dict[str, int]:
-        return {"written": self.written, "late": self.late, "late_frames_max": self.late_frames_max,
-                "failed": self.failed, "xruns": self.xruns, "period": self.period, "rate": self.rate}
+        """What the callback counted: events written, written late (and the latest, in frames), refused; xruns."""
+        return {"written": self.counts[WRITTEN], "late": self.counts[LATE], "late_frames_max": self.counts[LATE_MAX],
+                "failed": self.counts[FAILED], "xruns": self.xruns, "period": self.period, "rate": self.rate}
 
 
 class JackClock:
@@ -298,7 +314,8 @@ class JackClock:
         return round(seconds * self.rate)
 
     def start_at(self, lead_in: float) -> float:
-        """A start time ``lead_in`` from now, on a whole frame."""
+        """A start time ``lead_in`` from now (at least the port's lookahead and a period), on a whole frame."""
+        lead_in = max(lead_in, self.port.lookahead + self.port.period / self.rate)
         return round((self.now() + lead_in) * self.rate) / self.rate
 
 
