@@ -173,12 +173,12 @@ class JackMidiOutput:
         # what the callback counts (ints only): events written, written late, the latest by frames, refused
         self.counts = [0, 0, 0, 0]
         self.cycles = 0
-        self.xruns = 0
+        self.xruns = 0  # cycles that did not start where the last one ended
+        self._next_cycle = 0
         self.gone_reason: str | None = None
         self.transport: tuple | None = None
         self._closed = False
         self._client.set_process_callback(self._process)
-        self._client.set_xrun_callback(self._on_xrun)
         self._client.set_shutdown_callback(self._on_shutdown)
         try:
             self._client.activate()
@@ -201,6 +201,9 @@ class JackMidiOutput:
             port = self._port
             port.clear_buffer()
             start = self._unwrap_callback(self._client.last_frame_time) - self.origin
+            if start != self._next_cycle and self.cycles:  # JACK skipped frames: an xrun (counted here, not by
+                self.xruns += 1  # an xrun callback, which would take the GIL in another, non-real-time thread)
+            self._next_cycle = start + frames
             if self._follow_transport:
                 self._snapshot_transport(start)
             cancel, self._cancel = self._cancel, False
@@ -221,9 +224,6 @@ class JackMidiOutput:
         bbt = bool(pos.valid & 0x10)  # JackPositionBBT
         self.transport = (cycle_frame, state, pos.frame, bbt, pos.bar, pos.beat, pos.tick, pos.ticks_per_beat,
                           pos.beats_per_minute, pos.beats_per_bar)
-
-    def _on_xrun(self, delayed_usecs: float) -> None:
-        self.xruns += 1
 
     def _on_shutdown(self, status, reason: str) -> None:
         self.gone_reason = reason or "the JACK server stopped"
