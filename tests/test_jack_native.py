@@ -5,7 +5,8 @@ measures and stops only that PID; load comes from two spinning processes that th
 test starts and kills. With --quantize every note-on must sit exactly on the 16th
 grid (a 16th is a whole number of frames at the tempos used), and every message
 must arrive: the received (frame, bytes) multiset is compared with the one the
-bars define, so a lost, garbled or misplaced message fails.
+bars define, so a lost, garbled or misplaced message fails. The six timing runs
+play 2,336 notes (4,672 note-ons and note-offs) in about 100 seconds.
 """
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ def play_and_measure(period: int, bpm: float, bars: int, pattern, load: bool) ->
 
 @pytest.mark.parametrize("period", [64, 256, 1024])
 def test_every_message_on_its_frame_idle(period, busy_pattern):
-    play_and_measure(period, bpm=300, bars=12, pattern=busy_pattern, load=False)
+    play_and_measure(period, bpm=300, bars=8, pattern=busy_pattern, load=False)
 
 
 @pytest.mark.parametrize("period, bpm, bars", [(64, 150, 16), (256, 150, 16), (1024, 300, 8)])

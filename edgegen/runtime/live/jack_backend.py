@@ -167,6 +167,7 @@ class JackMidiOutput:
         self._follow_transport = follow_transport
         self._pending: collections.deque = collections.deque()  # (frame, bytes) in frame order; NOW = at once
         self._cancel = False
+        self._last_frame = 0
         self._unwrap_callback = FrameUnwrapper()
         self._unwrap_clock = FrameUnwrapper()
         self.origin = self._unwrap_clock(self._client.frame_time)  # frame 0 of the player's clock
@@ -235,7 +236,10 @@ class JackMidiOutput:
         return self._unwrap_clock(self._client.frame_time) - self.origin
 
     def schedule(self, message: mido.Message, frame: int) -> None:
-        """Queue ``message`` for ``frame`` (frames must not decrease between calls)."""
+        """Queue ``message`` for ``frame``; never before the last one queued (a followed tempo can jitter
+        back a frame), so the queue stays in frame order."""
+        frame = max(frame, self._last_frame)
+        self._last_frame = frame
         self._pending.append((frame, bytes(message.bin())))
 
     def send(self, message: mido.Message) -> None:

@@ -339,12 +339,12 @@ class Player:
             mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0),
             mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF, value=0),
         ]
-        with signals_blocked():
+        with signals_blocked():  # a timed port's close waits for its callback to play the queue out: held too
             self._send_all(messages)
-        self._sounding.clear()
-        self._clock_running = False
-        with contextlib.suppress(Exception):
-            self.port.close()
+            self._sounding.clear()
+            self._clock_running = False
+            with contextlib.suppress(Exception):
+                self.port.close()
 
     def _send_all(self, messages: list[mido.Message]) -> None:
         for message in messages:
