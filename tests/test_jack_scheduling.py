@@ -178,3 +178,23 @@ def test_transport_position_and_tempo_give_frames():
     Port.transport = (60_000, 0, 96_000, True, 3, 2, 960, 1920.0, 90.0, 4.0)
     with pytest.raises(Stopped, match="transport"):
         follow.now()
+
+
+def test_a_timed_port_is_handed_its_events_in_batches_still_well_ahead():
+    """Fewer visits by the player thread (each takes the GIL JACK's callback needs): one per 100 ms, not per event."""
+    clock = FrameClock()
+    port = FakeTimedPort(lookahead=0.25)
+    handed = []
+    original = port.schedule
+
+    def record(message, frame):
+        handed.append((clock.t, frame))
+        original(message, frame)
+
+    port.schedule = record
+    bars = [[(float(s), 42, 100) for s in range(16)]] * 4  # a 16th every 50 ms at 300 BPM: 128 events in 3.2 s
+    Player(port, ListFeed(bars, clock), PlayerConfig(bpm=300), clock=clock).run(start=1000.5)
+    ahead = np.array([frame / RATE - t for t, frame in handed])
+    assert np.all(ahead >= 0.15 - 1e-3) and np.all(ahead <= 0.25 + 1e-4), "between lookahead - interval and lookahead"
+    wakes = len(clock.sleeps)
+    assert wakes <= 3.2 / 0.1 + 2, f"{wakes} wakes for 128 events"

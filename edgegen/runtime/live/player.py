@@ -66,6 +66,7 @@ class PlayerConfig:
     realtime: bool = False  # ask the OS for real-time (SCHED_FIFO) priority while playing, if allowed
     switch_interval: float = 0.0002  # seconds: Python's GIL switch interval while playing (default 0.005)
     housekeeping_gap: float = 0.005  # seconds: only check the port when the next deadline is this far away
+    handover_interval: float = 0.1  # seconds: a timed port is handed events in batches, waking at most this often
 
     @property
     def step_seconds(self) -> float:
@@ -153,6 +154,8 @@ class Player:
         self._collect_due = False  # a bar has started since the last garbage collection
         self._timed = callable(getattr(port, "schedule", None))  # the port writes events at their frames itself
         self._lead = float(getattr(port, "lookahead", 0.0)) if self._timed else 0.0  # seconds ahead of deadlines
+        self._woke = float("-inf")  # when the player last woke to hand a timed port its events
+        self._handover = min(self.config.handover_interval, self._lead / 2)  # never as long as the lookahead
 
     # ------------------------------------------------------------------ timeline
 
@@ -231,6 +234,22 @@ class Player:
             if remaining > window:
                 clock.sleep(remaining - window)
 
+    def _wait_for(self, event: _Event) -> None:
+        """Wait until ``event`` is due to be sent (untimed port) or handed over (timed port).
+
+        A timed port gets its events in batches: each wake hands over everything due
+        within the lookahead, and the player sleeps at least ``handover_interval``
+        between wakes. Every time this thread takes the GIL, JACK's callback may have
+        to wait for it (longer if the OS parks this thread meanwhile), so fewer, longer
+        visits are better than one per event.
+        """
+        target = event.deadline - self._lead
+        if self._timed and target > self.clock.now():
+            self._wait_until(max(target, self._woke + self._handover))
+            self._woke = self.clock.now()
+        else:
+            self._wait_until(target)
+
     def _out(self, message: mido.Message, deadline: float) -> None:
         """Send now, or (a timed port) queue for the frame of ``deadline``."""
         if self._timed:
@@ -251,7 +270,7 @@ class Player:
             if self._sounding.get(message.note) != event.token:
                 return  # that note was already ended by a re-trigger
             del self._sounding[message.note]
-        lateness = self.clock.now() + self._lead - event.deadline
+        lateness = self.clock.now() - (event.deadline - self._lead + self._handover)  # 0 lead and handover: untimed
         self._out(message, event.deadline)
         if message.type == "note_on":
             self.stats.notes += 1
@@ -267,7 +286,9 @@ class Player:
             return
         if not self.port.is_alive():
             raise PortGoneError(f"MIDI port {self.port.name!r} disappeared")
-        if self._collect_due:  # once a bar, between events, instead of whenever an allocation triggers it
+        # once a bar, between events, instead of whenever an allocation triggers it; with a timed port not at all
+        # while playing (the collection holds the GIL JACK's callback needs; reference counting frees the rest)
+        if self._collect_due and not self._timed:
             self._collect_due = False
             gc.collect()  # sub-millisecond: objects from before playback are frozen (see run)
 
@@ -313,7 +334,7 @@ class Player:
         self._fill()
         while self._events:
             event = heapq.heappop(self._events)
-            self._wait_until(event.deadline - self._lead)
+            self._wait_for(event)
             self._send(event)
             if event.order in (ORDER_BAR, ORDER_END):
                 self.stats.bars = event.bar  # the bars before this one are complete
