@@ -20,7 +20,17 @@ first tempo at normal priority (no real-time permission). Reported per run:
 Merges a "playback" section into the bench JSON (read-modify-write: the inference
 benchmark writes its own section) and prints a table.
 
-Usage: python scripts/bench_playback.py --out reports/bench.json [--bars 32] [--quick]
+The "playback_backends" section compares the two backends the way a synth hears
+them: `drumgen play --backend jack|rtmidi --quantize` (a two-bar pattern, 36 and 37 notes,
+chords of up to five notes on one frame) into a frame-stamping receiver
+(tests/jack_frame_recorder.py: JACK's own frame time of every event), per JACK
+period (64, 256, 1024 frames), idle and with two spinning processes loading both
+cores. Reported per run: note-on residual from the 16th grid in frames (p50, p99,
+max; the grid anchored where it fits the notes best), messages lost and garbled
+(received bytes that were never sent), note-offs missing, CC 123 at the end, and
+the xruns JACK reported.
+
+Usage: python scripts/bench_playback.py --out reports/bench.json [--bars 32] [--quick] [--only timing|backends]
 """
 from __future__ import annotations
 
@@ -32,6 +42,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import collections
+import subprocess
+import tempfile
 
 import click
 import numpy as np
@@ -48,7 +62,8 @@ from edgegen.runtime.files import atomic_write_text  # noqa: E402
 from edgegen.runtime.live import bar_source  # noqa: E402
 from edgegen.runtime.live import ports as midi_ports  # noqa: E402
 from edgegen.runtime.live.player import Player, PlayerConfig  # noqa: E402
-from jack_server import JACK_BACKEND, JackServer, MidiRecorder  # noqa: E402
+from jack_server import JACK_BACKEND, FrameDump, JackServer, MidiRecorder, busy_processes  # noqa: E402
+from edgegen.runtime.drum_spec import INSTRUMENTS  # noqa: E402
 
 TARGETS = {"send_p99_ms": 1.0, "send_max_ms": 3.0, "drift_ms": 1.0, "lost_notes": 0}
 
@@ -243,6 +258,141 @@ def merge_section(path: Path, section: str, value: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+# --------------------------------------------------------------------------- backends side by side, in JACK frames
+
+BACKEND_TARGETS = {"note_on_residual_frames_p99": 1, "lost": 0, "garbled": 0, "note_offs_missing": 0}
+
+
+def busy_pattern(path: Path) -> Path:
+    """The two bars the JACK tests play (tests/test_jack_native.py): 36 and 37 notes, chords on one frame."""
+    grids = np.zeros((2, 16, 9), bool)
+    col = {name: i for i, name in enumerate(INSTRUMENTS)}
+    grids[:, :, col["closed_hat"]] = True
+    grids[:, [0, 4, 8, 12], col["kick"]] = True
+    grids[:, [4, 12, 14, 15], col["snare"]] = True
+    grids[:, 0:16:2, col["ride"]] = True
+    grids[0, [2, 6, 10], col["tom_low"]] = True
+    grids[1, [3, 7, 11], col["tom_high"]] = True
+    grids[:, 0, col["crash"]] = True
+    grids[1, 13, col["open_hat"]] = True
+    velocities = np.where(grids, 40 + (np.arange(16)[:, None] * 5 + np.arange(9)[None, :] * 7) % 88, 0)
+    midi_io.write_midi(path, grids, velocities=velocities.astype(np.uint8))
+    return path
+
+
+def sent_messages(pattern: Path, bars: int, channel: int = 9) -> collections.Counter:
+    """The bytes of every note-on and note-off the bars define."""
+    track = midi_io.read_midi(pattern, channel=None)
+    sent = collections.Counter()
+    for bar in range(bars):
+        velocities = track.velocities[bar % len(track.velocities)]
+        for _, pitch, velocity in midi_io.bar_events(velocities > 0, velocities):
+            sent[bytes([0x90 | channel, pitch, velocity])] += 1
+            sent[bytes([0x80 | channel, pitch, 0])] += 1
+    return sent
+
+
+def grid_residuals(frames: np.ndarray, frames_per_step: int) -> np.ndarray:
+    """|distance| in frames of each note-on from the 16th grid, anchored where it fits the notes best (median)."""
+    frames = np.asarray(frames, dtype=np.int64)
+    half = frames_per_step // 2
+    offsets = (frames - frames[0] + half) % frames_per_step - half
+    anchor = frames[0] + int(np.median(offsets))
+    return np.abs((frames - anchor + half) % frames_per_step - half)
+
+
+def backend_run(jack: JackServer, backend: str, pattern: Path, bpm: float, bars: int, load: bool) -> dict:
+    """One `drumgen play --backend B --quantize` into the frame recorder; what arrived, where."""
+    frames_per_step = round(jack.rate * 60 / bpm / 4)
+    dump = FrameDump(jack, client=f"edgegen-bench-{backend}")
+    command = [sys.executable, "-c", "from edgegen.cli.drumgen import main; main(prog_name='drumgen')", "play",
+               "--backend", backend, "--port", dump.port, "--pattern", str(pattern), "--quantize", "--bars", str(bars),
+               "--bpm", f"{bpm:g}"]
+    steal_before = cpu_steal_ms()
+    try:
+        with busy_processes(2 if load else 0):
+            done = subprocess.run(command, env=jack.env(), capture_output=True, text=True,
+                                  timeout=bars * 16 * 60 / bpm / 4 + 60)
+        time.sleep(0.3)
+        received = dump.events()
+    finally:
+        dump.close()
+    steal_after = cpu_steal_ms()
+    sent = sent_messages(pattern, bars)
+    got = collections.Counter(data for _, data in received if data[0] & 0xE0 == 0x80)
+    note_ons = [frame for frame, data in received if data[0] & 0xF0 == 0x90 and data[2] > 0]
+    residual = grid_residuals(note_ons, frames_per_step) if note_ons else np.zeros(1, np.int64)
+    ccs = [data for _, data in received if data[0] & 0xF0 == 0xB0]
+    last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    xruns = None
+    if "xruns" in last_line:
+        xruns = int(last_line.split(" xruns")[0].split()[-1])
+    return {
+        "backend": backend,
+        "period_frames": jack.period,
+        "load": "two spinning processes" if load else "idle",
+        "bpm": bpm,
+        "bars": bars,
+        "exit_code": done.returncode,
+        "notes_sent": sum(v for k, v in sent.items() if k[0] & 0xF0 == 0x90),
+        "note_ons_received": len(note_ons),
+        "note_on_residual_frames": {"p50": float(np.percentile(residual, 50)),
+                                    "p99": float(np.percentile(residual, 99)), "max": int(residual.max())},
+        "note_on_residual_ms_max": round(float(residual.max()) * 1000 / jack.rate, 3),
+        "on_grid_exactly": int(np.sum(residual == 0)),
+        "lost": sum((sent - got).values()),
+        "garbled": sum((got - sent).values()),
+        "note_offs_missing": sum(v for k, v in (sent - got).items() if k[0] & 0xF0 == 0x80),
+        "cc123_at_end": len(ccs) >= 2 and ccs[-2][1] == 123 and ccs[-1][1] == 120,
+        "xruns_reported_by_player": xruns,
+        "cpu_steal_ms_during_run": None if steal_before is None else round(steal_after - steal_before, 1),
+        "player_last_line": last_line,
+    }
+
+
+def meets_backend_targets(run: dict) -> bool:
+    return (run["note_on_residual_frames"]["p99"] <= BACKEND_TARGETS["note_on_residual_frames_p99"]
+            and run["lost"] == 0 and run["garbled"] == 0 and run["note_offs_missing"] == 0 and run["cc123_at_end"])
+
+
+def print_backend_table(runs: list[dict]) -> None:
+    click.echo(f"{'period':>6} {'load':>5} {'backend':>7}  {'residual frames p50/p99/max':>27} {'max ms':>7} "
+               f"{'notes sent/recv':>15} {'lost':>4} {'garbled':>7} {'CC123':>5} {'xruns':>5}")
+    for run in runs:
+        r = run["note_on_residual_frames"]
+        click.echo(f"{run['period_frames']:>6} {'busy' if run['load'] != 'idle' else 'idle':>5} {run['backend']:>7}  "
+                   f"{r['p50']:>9g}/{r['p99']:g}/{r['max']:<8} {run['note_on_residual_ms_max']:>7.3f} "
+                   f"{run['notes_sent']:>7}/{run['note_ons_received']:<7} {run['lost']:>4} {run['garbled']:>7} "
+                   f"{'yes' if run['cc123_at_end'] else 'NO':>5} {run['xruns_reported_by_player'] or 0:>5}")
+
+
+def compare_backends(periods: tuple[int, ...], bpm: float, bars: int) -> dict:
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="edgegen-bench-") as scratch:
+        pattern = busy_pattern(Path(scratch) / "busy.mid")
+        for period in periods:
+            with JackServer(period=period) as jack:
+                for load in (False, True):
+                    for backend in ("jack", "rtmidi"):
+                        click.echo(f"period {period}, {'two busy processes' if load else 'idle'}, {backend}: "
+                                   f"{bars} bars at {bpm:g} BPM...", err=True)
+                        runs.append(backend_run(jack, backend, pattern, bpm, bars, load))
+    print_backend_table(runs)
+    return {
+        "command": "python " + " ".join([report_path(Path(sys.argv[0])), *sys.argv[1:]]),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "what": "drumgen play --backend B --quantize --pattern (2 bars, 36 and 37 notes) --port <frame recorder>",
+        "receiver": "tests/jack_frame_recorder.py: JACK-Client input, JACK frame time (last_frame_time + offset)",
+        "jack": "jackd -d dummy -r 48000 -p PERIOD (private server)",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                    "note": "shared machine: other sessions were running; see cpu_steal_ms_during_run"},
+        "targets_for_jack": BACKEND_TARGETS,
+        "jack_targets_met": all(meets_backend_targets(run) for run in runs if run["backend"] == "jack"),
+        "runs": runs,
+    }
+
+
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("reports/bench.json"),
               show_default=True, help="Bench JSON to merge the 'playback' section into.")
@@ -256,11 +406,23 @@ def merge_section(path: Path, section: str, value: dict) -> None:
 @click.option("--models", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Models folder [default: $EDGEGEN_MODELS or the bundled models].")
 @click.option("--quick", is_flag=True, help="8 bars per run (a smoke test, not a measurement).")
+@click.option("--only", type=click.Choice(["all", "timing", "backends"]), default="all", show_default=True,
+              help="timing: the scheduler runs ('playback'); backends: jack vs rtmidi in JACK frames "
+                   "('playback_backends').")
+@click.option("--period", "periods", type=int, multiple=True, default=(64, 256, 1024), show_default=True,
+              help="JACK periods for the backend comparison (repeat the option).")
+@click.option("--backend-bars", type=click.IntRange(min=2), default=16, show_default=True,
+              help="Bars per backend-comparison run (at 150 BPM).")
 def main(out: Path, bars: int, tempos: tuple[float, ...], every: int, comparisons: bool, models: Path | None,
-         quick: bool) -> None:
+         quick: bool, only: str, periods: tuple[int, ...], backend_bars: int) -> None:
     """Measure live playback timing through a JACK loopback and merge it into the bench JSON."""
     if quick:
-        bars = 8
+        bars = backend_bars = 8
+    if only in ("all", "backends"):
+        merge_section(out, "playback_backends", compare_backends(periods, 150.0, backend_bars))
+        click.echo(f"merged 'playback_backends' into {out}", err=True)
+    if only == "backends":
+        return
     model, source = load_model(models)
     click.echo(f"bars from: {source}", err=True)
     plan = [(bpm, True, 0) for bpm in tempos]  # (tempo, real-time priority, extra inference threads)

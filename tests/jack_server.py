@@ -10,6 +10,7 @@ of a loopback: the e2e tests and the playback benchmark connect it to
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -227,3 +228,90 @@ class MidiRecorder:
         rt, self.rt = self.rt, None
         rt.close_port()
         rt.delete()
+
+
+def jack_lsp_path() -> str | None:
+    return shutil.which("jack_lsp")
+
+
+class FrameDump:
+    """A frame-stamping MIDI receiver in its own process (tests/jack_frame_recorder.py, a JACK-Client input).
+
+    Every event is written with JACK's own frame time (its cycle's ``last_frame_time``
+    plus its offset), from JACK's process thread, so what is measured is where the
+    event sits in the JACK timeline, not when some Python thread got around to
+    reading it. (``jack_midi_dump -a`` counts the frames of the cycles it was called
+    for instead: a cycle the dummy driver skips under load shifts every later stamp.)
+    The input port is ``CLIENT:input``. Only the PID started here is ever stopped.
+    """
+
+    def __init__(self, server: JackServer, client: str = "edgegen-dump", timeout: float = 10.0):
+        self.client, self.port = client, f"{client}:input"
+        self.out = tempfile.NamedTemporaryFile(prefix="midi-frames-", suffix=".txt", delete=False)
+        command = [sys.executable, str(Path(__file__).with_name("jack_frame_recorder.py")), client, self.out.name]
+        self.process = subprocess.Popen(command, env=server.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True,
+                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            listed = subprocess.run(["jack_lsp"], env=server.env(), capture_output=True, text=True).stdout.split("\n")
+            if self.port in listed:
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise JackUnavailable(f"the frame recorder did not register {self.port}: {self.process.stderr.read()[-500:]}")
+
+    def events(self) -> list[tuple[int, bytes]]:
+        """(frame, message bytes) of every event so far, in arrival order."""
+        events = []
+        for line in Path(self.out.name).read_text(errors="replace").splitlines():
+            stamp, sep, rest = line.partition(":")
+            if not sep or not stamp.strip().isdigit():
+                continue
+            data = []
+            for word in rest.split():
+                if len(word) != 2:
+                    break
+                try:
+                    data.append(int(word, 16))
+                except ValueError:
+                    break
+            if data:
+                events.append((int(stamp), bytes(data)))
+        return events
+
+    def note_ons(self) -> list[tuple[int, bytes]]:
+        return [(frame, data) for frame, data in self.events() if data[0] & 0xF0 == 0x90 and data[2] > 0]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def close(self) -> None:
+        self.stop()
+        self.out.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.out.name)
+
+
+@contextlib.contextmanager
+def busy_processes(count: int = 2):
+    """``count`` processes spinning at full speed (``while True: pass``): both cores of a 2-core machine loaded.
+
+    Started here and stopped by their own PIDs when the block ends.
+    """
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True,
+                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                for _ in range(count)]
+    try:
+        time.sleep(0.2)
+        yield spinners
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait(5)

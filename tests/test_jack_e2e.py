@@ -1,4 +1,4 @@
-"""End to end through a real MIDI server: `drumgen play` in a subprocess -> JACK (dummy driver) -> our input.
+"""End to end through a real MIDI server: `drumgen play --backend rtmidi` in a subprocess -> JACK (dummy driver) -> our input.
 
 Each test module run starts its own named jackd (jack_server) and
 stops only that PID. In CI (CI=true) these tests must run; elsewhere they skip
@@ -84,7 +84,13 @@ def sink(jack):
 
 
 def drumgen(*args: str, env: dict[str, str] | None = None, wait: bool = False, timeout: float = 60.0):
-    """Run the `drumgen` command group in a subprocess (stdout/stderr captured as text)."""
+    """Run the `drumgen` command group in a subprocess (stdout/stderr captured as text).
+
+    These tests are about the RtMidi path (`--backend rtmidi`); the native JACK backend,
+    which `auto` picks when JACK-Client is installed, is tested in test_jack_native.py.
+    """
+    if args and args[0] in ("play", "ports"):
+        args = (args[0], "--backend", "rtmidi", *args[1:])
     command = [sys.executable, "-c", "from edgegen.cli.drumgen import main; main(prog_name='drumgen')", *args]
     process = subprocess.Popen(command, env=env or dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)

@@ -454,3 +454,48 @@ def test_a_pattern_or_note_map_that_is_not_a_regular_file_is_refused(backend, pa
         result = invoke("play", "--virtual", "x", *args, "--bars", "1", "--no-realtime")
         assert result.exit_code == 2 and "is a FIFO (named pipe), not a regular file" in result.output, result.output
     assert not backend.opened
+
+
+# --------------------------------------------------------------------------- backends and --quantize
+
+
+def test_quantize_plays_the_plain_grid_whatever_swing_and_humanize_say(backend, pattern):
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--bars", "2", "--bpm", "300", "--swing",
+                    "0.6", "--humanize", "1", "--quantize", "--backend", "rtmidi", "--no-realtime")
+    assert result.exit_code == 0, result.output
+    hats = np.array([t for t, m in backend.opened[0].sent if m.type == "note_on" and m.note == 42])
+    gaps = np.diff(hats) / (60 / 300 / 4)
+    assert np.allclose(gaps, 2.0, atol=0.1), "hats on straight 8ths (swing 0.6 would make them 2.3 and 1.7 steps)"
+    velocities = [m.velocity for _, m in backend.opened[0].sent if m.type == "note_on"]
+    assert velocities[:12] == velocities[12:24], "the same bar twice: no random velocity jitter"
+
+
+def test_sync_jack_needs_the_jack_backend(backend, pattern):
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--sync", "jack", "--backend", "rtmidi")
+    assert result.exit_code == 2 and "--sync jack follows JACK transport" in result.output
+    assert not backend.opened
+
+
+def test_jack_backend_without_jack_client_is_one_line(backend, pattern, monkeypatch):
+    from edgegen.runtime.live import jack_backend
+
+    def missing():
+        raise midi_ports.MidiBackendError("the JACK backend needs JACK-Client and libjack (pip install 'edgegen[jack]', "
+                                          "apt-get install libjack-jackd2-0): No module named 'jack'")
+
+    monkeypatch.setattr(jack_backend, "import_jack", missing)
+    result = invoke("play", "--virtual", "x", "--pattern", str(pattern), "--backend", "jack")
+    assert result.exit_code == 1 and len(error_lines(result)) == 1 and "edgegen[jack]" in result.output
+    assert not backend.opened
+
+
+def test_auto_uses_rtmidi_when_mido_backend_names_another_midi_system(monkeypatch):
+    from edgegen.cli import drumgen_live
+
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/LINUX_ALSA")
+    assert drumgen_live._backend("auto") == "rtmidi"
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/UNIX_JACK")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "edgegen-no-such-server")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    assert drumgen_live._backend("auto") == "rtmidi", "no JACK server answers"
+    assert drumgen_live._backend("jack") == "jack"

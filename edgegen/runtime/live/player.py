@@ -9,6 +9,11 @@ on another thread one bar or more ahead, so inference never holds up the clock.
 An event whose deadline has passed is sent at once and counted as late, never
 dropped.
 
+A *timed* port (one with ``schedule``, the native JACK backend) writes each event
+at its own frame itself; the player then hands events over ``port.lookahead``
+seconds before their deadlines, with the frame ``clock.frame_at(deadline)``, and
+lateness means "later than that lookahead".
+
 Every exit (the last bar, Ctrl-C, SIGTERM, SIGHUP, an exception, a vanished port) goes
 through :meth:`Player._silence`: note-offs for sounding notes, MIDI clock stop,
 all-notes-off (CC 123) and all-sound-off (CC 120) on the channel, port closed.
@@ -61,6 +66,7 @@ class PlayerConfig:
     realtime: bool = False  # ask the OS for real-time (SCHED_FIFO) priority while playing, if allowed
     switch_interval: float = 0.0002  # seconds: Python's GIL switch interval while playing (default 0.005)
     housekeeping_gap: float = 0.005  # seconds: only check the port when the next deadline is this far away
+    handover_interval: float = 0.1  # seconds: a timed port is handed events in batches, waking at most this often
 
     @property
     def step_seconds(self) -> float:
@@ -146,6 +152,10 @@ class Player:
         self._bars_loaded = 0
         self._feed_done = False
         self._collect_due = False  # a bar has started since the last garbage collection
+        self._timed = callable(getattr(port, "schedule", None))  # the port writes events at their frames itself
+        self._lead = float(getattr(port, "lookahead", 0.0)) if self._timed else 0.0  # seconds ahead of deadlines
+        self._woke = float("-inf")  # when the player last woke to hand a timed port its events
+        self._handover = min(self.config.handover_interval, self._lead / 2)  # never as long as the lookahead
 
     # ------------------------------------------------------------------ timeline
 
@@ -200,7 +210,7 @@ class Player:
                 if next_deadline < self.bar_start(want - 1):
                     return  # still playing bar want-2; bar want can wait
                 needed = next_deadline >= self.bar_start(want) - self.config.spin_window
-                if not needed and next_deadline - self.clock.now() < self.config.housekeeping_gap:
+                if not needed and next_deadline - self._lead - self.clock.now() < self.config.housekeeping_gap:
                     return  # an event is due soon: load after it
             try:
                 notes = self.feed.get(block=needed)
@@ -215,7 +225,8 @@ class Player:
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep to ``spin_window`` before ``deadline``, then spin; return at once if it has passed."""
-        clock, window = self.clock, self.config.spin_window
+        clock = self.clock
+        window = 0.0 if self._timed else self.config.spin_window  # a timed port needs no spinning: it is ahead
         while True:
             remaining = deadline - clock.now()
             if remaining <= 0.0:
@@ -223,20 +234,44 @@ class Player:
             if remaining > window:
                 clock.sleep(remaining - window)
 
+    def _wait_for(self, event: _Event) -> None:
+        """Wait until ``event`` is due to be sent (untimed port) or handed over (timed port).
+
+        A timed port gets its events in batches: each wake hands over everything due
+        within the lookahead, and the player sleeps at least ``handover_interval``
+        between wakes. Every time this thread takes the GIL, JACK's callback may have
+        to wait for it (longer if the OS parks this thread meanwhile), so fewer, longer
+        visits are better than one per event.
+        """
+        target = event.deadline - self._lead
+        if self._timed and target > self.clock.now():
+            self._wait_until(max(target, self._woke + self._handover))
+            self._woke = self.clock.now()
+        else:
+            self._wait_until(target)
+
+    def _out(self, message: mido.Message, deadline: float) -> None:
+        """Send now, or (a timed port) queue for the frame of ``deadline``."""
+        if self._timed:
+            self.port.schedule(message, self.clock.frame_at(deadline))
+        else:
+            self.port.send(message)
+
     def _send(self, event: _Event) -> None:
         message = event.message
         if message is None:
             return
         if message.type == "note_on":
             if message.note in self._sounding:  # a swung or humanised hit caught up with the last one
-                self.port.send(mido.Message("note_off", channel=message.channel, note=message.note, velocity=0))
+                self._out(mido.Message("note_off", channel=message.channel, note=message.note, velocity=0),
+                          event.deadline)
             self._sounding[message.note] = event.token
         elif message.type == "note_off":
             if self._sounding.get(message.note) != event.token:
                 return  # that note was already ended by a re-trigger
             del self._sounding[message.note]
-        lateness = self.clock.now() - event.deadline
-        self.port.send(message)
+        lateness = self.clock.now() - (event.deadline - self._lead + self._handover)  # 0 lead and handover: untimed
+        self._out(message, event.deadline)
         if message.type == "note_on":
             self.stats.notes += 1
         elif message.type == "start":
@@ -247,11 +282,13 @@ class Player:
 
     def _housekeeping(self) -> None:
         """Work that may take a moment, done only when the next deadline is not close."""
-        if self._events and self._events[0].deadline - self.clock.now() < self.config.housekeeping_gap:
+        if self._events and self._events[0].deadline - self._lead - self.clock.now() < self.config.housekeeping_gap:
             return
         if not self.port.is_alive():
             raise PortGoneError(f"MIDI port {self.port.name!r} disappeared")
-        if self._collect_due:  # once a bar, between events, instead of whenever an allocation triggers it
+        # once a bar, between events, instead of whenever an allocation triggers it; with a timed port not at all
+        # while playing (the collection holds the GIL JACK's callback needs; reference counting frees the rest)
+        if self._collect_due and not self._timed:
             self._collect_due = False
             gc.collect()  # sub-millisecond: objects from before playback are frozen (see run)
 
@@ -297,7 +334,7 @@ class Player:
         self._fill()
         while self._events:
             event = heapq.heappop(self._events)
-            self._wait_until(event.deadline)
+            self._wait_for(event)
             self._send(event)
             if event.order in (ORDER_BAR, ORDER_END):
                 self.stats.bars = event.bar  # the bars before this one are complete
@@ -306,8 +343,16 @@ class Player:
             self._housekeeping()
 
     def _silence(self) -> None:
-        """End every sounding note, stop the clock, CC 123 + CC 120, close the port; never raises."""
+        """End every sounding note, stop the clock, CC 123 + CC 120, close the port; never raises.
+
+        A timed port still holds events queued ahead: at the end of the bars they play
+        out first (the messages below queue behind them); on any other exit what has
+        not played is dropped except its note-offs (``cancel_pending``).
+        """
         channel = self.config.channel
+        if self._timed and self.stats.stopped_by != "end":
+            with contextlib.suppress(Exception):
+                self.port.cancel_pending()
         messages = [mido.Message("note_off", channel=channel, note=note, velocity=0) for note in sorted(self._sounding)]
         if self._clock_running:
             messages.append(mido.Message("stop"))
@@ -315,12 +360,12 @@ class Player:
             mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0),
             mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF, value=0),
         ]
-        with signals_blocked():
+        with signals_blocked():  # a timed port's close waits for its callback to play the queue out: held too
             self._send_all(messages)
-        self._sounding.clear()
-        self._clock_running = False
-        with contextlib.suppress(Exception):
-            self.port.close()
+            self._sounding.clear()
+            self._clock_running = False
+            with contextlib.suppress(Exception):
+                self.port.close()
 
     def _send_all(self, messages: list[mido.Message]) -> None:
         for message in messages:

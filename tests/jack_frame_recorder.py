@@ -1,0 +1,48 @@
+"""A frame-stamping JACK MIDI receiver, run as its own process: ``python jack_frame_recorder.py CLIENT OUT``.
+
+Registers ``CLIENT:input`` and writes one line per event to OUT, ``FRAME: HH HH HH``,
+where FRAME is JACK's own frame time of the event (``last_frame_time`` of its
+cycle plus its offset). ``jack_midi_dump -a`` instead adds up the frames of the
+cycles it was called for, so every cycle the dummy driver skips on a busy machine
+shifts all later stamps by a period; JACK's frame time does not skip. A process of
+its own: its Python callback never waits for another thread's GIL. Ends on SIGTERM
+or SIGINT, after writing what it has.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import jack
+
+
+def main(client_name: str, out_path: str) -> None:
+    client = jack.Client(client_name, no_start_server=True)
+    port = client.midi_inports.register("input")
+    received: list[tuple[int, bytes]] = []
+    done = threading.Event()
+
+    @client.set_process_callback
+    def process(frames: int) -> None:
+        base = client.last_frame_time
+        for offset, data in port.incoming_midi_events():
+            received.append((base + offset, bytes(data)))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    written = 0
+    with client, open(out_path, "w") as out:
+        while not done.wait(0.05):
+            while written < len(received):
+                frame, data = received[written]
+                out.write(f"{frame}: {data.hex(' ')}\n")
+                written += 1
+            out.flush()
+    with open(out_path, "a") as out:
+        for frame, data in received[written:]:
+            out.write(f"{frame}: {data.hex(' ')}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
