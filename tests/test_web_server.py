@@ -116,7 +116,8 @@ def test_bad_options_and_a_missing_models_folder_are_one_line(tmp_path):
 
 # `edgegen web` in a fresh interpreter that reports, at exit, which forbidden modules it imported.
 TORCH_FREE = """
-import atexit, sys
+import atexit, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if pytest was started with & or nohup
 forbidden = ("torch", "onnx", "matplotlib", "sklearn", "edgegen.training", "edgegen.export")
 atexit.register(lambda: print("IMPORTED:" + ",".join(m for m in forbidden if m in sys.modules), flush=True))
 from edgegen.cli.web import main
