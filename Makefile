@@ -28,7 +28,7 @@ TORCHRUN   := $(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC)
 
 export EDGEGEN_THREADS := $(THREADS)
 
-.PHONY: install data train train-letters train-drums train-ddp export test bench report clean
+.PHONY: install data train train-letters train-drums train-ddp export web test bench report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -59,16 +59,31 @@ train-ddp: install
 export: install
 	$(PY) -m edgegen.export all --runs $(RUNS) --out $(MODELS) $(QUICKFLAG)
 
-test: install
+# The web page's onnxruntime-web files: npm ci installs the version package-lock.json pins, and only the
+# wasm-only ES module, its loader and the .wasm are copied next to the page (package data of edgegen.web).
+WEB_VENDOR := edgegen/web/static/vendor
+ORT_DIST   := node_modules/onnxruntime-web/dist
+WEB_FILES  := ort.wasm.bundle.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm
+
+$(WEB_VENDOR)/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(WEB_VENDOR)
+	cp $(addprefix $(ORT_DIST)/,$(WEB_FILES)) $(WEB_VENDOR)/
+	touch $@
+
+web: $(WEB_VENDOR)/.copied
+
+test: install web
 	$(PY) -m pytest -q
 
-bench: install
+bench: install web
 	$(PY) scripts/bench_inference.py --runs $(RUNS) --out $(REPORTS)/bench.json
 	$(PY) scripts/bench_playback.py --out $(REPORTS)/bench.json
+	$(PY) scripts/bench_web.py --out $(REPORTS)/bench.json
 
 report: install
 	$(PY) -m edgegen.training.letters report --runs $(RUNS)/letters --reports $(REPORTS)/letters
 	$(PY) -m edgegen.training.drums report --runs $(RUNS)/drums --reports $(REPORTS)/drums
 
 clean:
-	rm -rf $(RUNS) $(DATA) build dist *.egg-info .pytest_cache scratch
+	rm -rf $(RUNS) $(DATA) build dist *.egg-info .pytest_cache scratch node_modules $(WEB_VENDOR)

@@ -1,0 +1,238 @@
+"""The page end to end in a real headless Chromium (Debian's chromium + chromium-driver, through selenium).
+
+`edgegen web` serves it on a free port; the test drives it through window.edgegen as a user's script
+would, compares what it draws with the Python runtime for the same seeds, presses play and checks that
+notes were scheduled on the audio clock a bar ahead, feeds it bad input, and reads the console.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgegen.runtime.drum_generator import DrumGenerator
+from edgegen.runtime.font_generator import FontGenerator
+from edgegen.runtime import drum_synth
+from edgegen.web.server import missing_vendor_files
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                       reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"),
+    pytest.mark.skipif(bool(missing_vendor_files()), reason="run `make web` first (onnxruntime-web files)"),
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the dev extra)")
+
+LETTER_TOLERANCE, INK = 1e-5, 0.5
+LETTER_CASES = [("Q", 7), ("A", 0), ("m", 2**40 + 3)]
+DRUM_CASES = [("jazz", 4, 7), ("rock", 2, 0), ("electronic", 3, 2**53 - 1)]
+
+
+def matplotlib_font(name: str) -> Path | None:
+    spec = importlib.util.find_spec("matplotlib")
+    path = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / name if spec else None
+    return path if path and path.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    """`edgegen web --port 0` in a subprocess; its URL."""
+    process = subprocess.Popen([sys.executable, "-c", "from edgegen.cli.web import main; main()", "web", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("serving http://127.0.0.1:"), line + process.stderr.read()
+    yield line.split()[1]
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--disable-background-networking", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def call(driver, expression: str):
+    """Await a Promise in the page; returns its value, or {"error": message} when it rejects."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"Promise.resolve().then(() => {expression}).then(done, (e) => done({{error: String(e && e.message || e)}}));")
+
+
+def load(browser, url: str) -> None:
+    """Navigate and wait until the page's own script has run (window.edgegen exists)."""
+    browser.get(url)
+    deadline = time.monotonic() + 15
+    while not browser.execute_script("return Boolean(window.edgegen && window.edgegen.ready)"):
+        assert time.monotonic() < deadline, (browser.current_url, browser.page_source[:300], browser.get_log("browser"))
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def page(browser, page_url):
+    load(browser, page_url)
+    ready = call(browser, "window.edgegen.ready.then((api) => api.timings)")
+    assert "error" not in ready, (ready, browser.find_element("id", "message").text, browser.get_log("browser"))
+    return browser
+
+
+def console_errors(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_the_page_is_ready_and_has_drawn_a_letter_and_a_groove(page):
+    timings = page.execute_script("return window.edgegen.timings")
+    assert 0 < timings["firstLetterMs"] <= timings["firstGrooveMs"]
+    assert page.find_element("id", "message").get_attribute("hidden") is not None
+    width = page.execute_script("return document.getElementById('letters-canvas').width")
+    assert width > 28
+
+
+def test_render_letter_equals_fontgen_render_for_the_same_seeds(page):
+    generator = FontGenerator()
+    for letter, seed in LETTER_CASES:
+        got = call(page, f"window.edgegen.renderLetter({letter!r}, {seed}).then((image) => Array.from(image))")
+        expected = generator.render(letter, seed).reshape(-1)
+        image = np.float32(got)
+        assert image.shape == expected.shape, (letter, seed)
+        assert np.abs(image - expected).max() <= LETTER_TOLERANCE, (letter, seed)
+        assert np.array_equal(image > INK, expected > INK), (letter, seed)
+    # what the canvas shows is that letter: black ink where the image has ink (scale 8, pixel centres)
+    canvas = page.execute_script(
+        "const c = document.getElementById('letters-canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, "
+        "c.height).data; const out = []; for (let y = 4; y < c.height; y += 8) for (let x = 4; x < c.width; x += 8) "
+        "out.push(d[4 * (y * c.width + x)]); return out;")
+    assert np.array_equal(np.array(canvas) < 128, expected > INK)
+
+
+def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):
+    generator = DrumGenerator()
+    for style, bars, seed in DRUM_CASES:
+        got = call(page, f"window.edgegen.sampleBars({style!r}, {bars}, {seed})")
+        expected = generator.sample(style, bars, seed)
+        assert np.asarray(got).shape == (bars, 16, 9), (style, seed)
+        assert np.array_equal(np.asarray(got, dtype=bool), expected), (style, bars, seed)
+    later = call(page, "(async () => { const t = performance.now(); await window.edgegen.renderLetter('B', 1);"
+                       " const a = performance.now(); await window.edgegen.sampleBars('latin', 1, 1);"
+                       " return [a - t, performance.now() - a]; })()")
+    assert all(ms < 200 for ms in later), later  # generous here; scripts/bench_web.py measures it properly
+
+
+def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops(page):
+    hits_in_first_bar = int(np.asarray(call(page, "window.edgegen.sampleBars('rock', 2, 3)"))[0].sum())
+    before = page.execute_script("return {...window.edgegen.stats}")
+    page.find_element("id", "bpm").clear()
+    page.find_element("id", "bpm").send_keys("120")
+    page.find_element("id", "play").click()
+    deadline = time.monotonic() + 10
+    while page.execute_script("return window.edgegen.stats.scheduledBars") == before["scheduledBars"]:
+        assert time.monotonic() < deadline, "play scheduled nothing"
+        time.sleep(0.05)
+    clock = page.execute_script("return window.edgegen.audioClock()")
+    stats = page.execute_script("return {...window.edgegen.stats}")
+    assert page.execute_script("return window.edgegen.playing") is True
+    assert stats["scheduledEvents"] - before["scheduledEvents"] >= hits_in_first_bar > 0
+    # a bar ahead: the next bar is queued once the one before it starts, so at most two bars (2 s each at 120 BPM)
+    # are ever ahead of the audio clock
+    assert 0 < clock["nextBar"] - clock["now"] <= 2 * 2.0 + 0.05
+    assert stats["scheduledBars"] - before["scheduledBars"] <= 2 + (clock["now"] // 2.0)
+    assert clock["kitReady"] and clock["sampleRate"] == drum_synth.SAMPLE_RATE  # drumgen --wav's kit, at its rate
+    # the piano roll's playhead (its column in #fbe3a4) moves along with the audio clock
+    playhead = ("const c = document.getElementById('roll'); const d = c.getContext('2d').getImageData(0, 0, c.width,"
+                " c.height).data; for (let i = 0; i < d.length; i += 4) if (d[i] === 0xfb && d[i + 1] === 0xe3 &&"
+                " d[i + 2] === 0xa4) return (i / 4) % c.width; return null;")
+    deadline = time.monotonic() + 5
+    while (first := page.execute_script(playhead)) is None:  # the first bar starts 0.1 s after it is scheduled
+        assert time.monotonic() < deadline, "no playhead on the piano roll"
+        time.sleep(0.05)
+    time.sleep(0.6)  # a little over two 16th steps at 120 BPM
+    second = page.execute_script(playhead)
+    assert first is not None and second is not None and second != first, (first, second)
+    page.find_element("id", "stop").click()
+    assert page.execute_script("return window.edgegen.playing") is False
+
+
+@pytest.mark.parametrize("mode", ["evolve", "morph"])
+def test_the_controls_evolve_and_morph_as_drumgen_sample_does(page, mode):
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "style")).select_by_value("hiphop")
+    for field, value in (("bars", "6"), ("drum-seed", "21")):
+        page.find_element("id", field).clear()
+        page.find_element("id", field).send_keys(value)
+    Select(page.find_element("id", "mode")).select_by_value(mode)
+    if mode == "morph":  # its target appears with the mode
+        Select(page.find_element("id", "style-to")).select_by_value("latin")
+    page.find_element("id", "generate").click()
+    wanted = {"mode": mode, "style": "hiphop", "bars": 6, "seed": 21, **({"styleTo": "latin"} if mode == "morph" else {})}
+    deadline = time.monotonic() + 10
+    while {k: page.execute_script("return window.edgegen.groove().settings")[k] for k in wanted} != wanted:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    groove = page.execute_script("return window.edgegen.groove()")
+    generator = DrumGenerator()
+    expected = (generator.evolve("hiphop", 6, 21, every=4) if mode == "evolve"
+                else generator.morph("hiphop", "latin", 6, 21))
+    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected)
+
+
+def test_bad_input_shows_a_message_not_a_blank_page(page, tmp_path):
+    result = call(page, "window.edgegen.sampleBars('polka', 1, 0)")
+    assert result["error"].startswith("unknown style 'polka'; choose from ")
+    message = page.find_element("id", "message")
+    assert message.is_displayed() and message.text.startswith("Error: unknown style 'polka'")
+    assert "error" in call(page, "window.edgegen.renderLetter('7', 0)")
+    assert "cannot draw" in message.text
+    assert "seed must be" in call(page, "window.edgegen.renderLetter('A', -3)")["error"]
+
+    not_a_font = tmp_path / "broken.ttf"
+    not_a_font.write_bytes(b"this is not a font file at all")
+    page.find_element("id", "font-file").send_keys(str(not_a_font))
+    deadline = time.monotonic() + 10
+    while "broken.ttf" not in message.text:
+        assert time.monotonic() < deadline, message.text
+        time.sleep(0.05)
+    assert message.text == "Error: cannot read broken.ttf: not a TrueType, OpenType or WOFF font"
+    assert page.find_element("id", "letters-canvas").is_displayed()  # the page is still there
+
+
+def test_a_real_font_file_is_read_and_its_letters_drawn(page):
+    font = matplotlib_font("DejaVuSerif.ttf")
+    if font is None:
+        pytest.skip("matplotlib's DejaVuSerif.ttf is not installed")
+    page.find_element("id", "font-file").send_keys(str(font))
+    note = page.find_element("id", "font-note")
+    deadline = time.monotonic() + 10
+    while "DejaVuSerif.ttf" not in note.text:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    ink = page.execute_script("const c = document.getElementById('font-preview'); const d = c.getContext('2d')"
+                              ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
+                              " for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return [c.width, n];")
+    assert ink[0] == 13 * 28 and ink[1] > 13 * 20  # HAMBURGEFONTS, each letter with ink
+
+
+def test_an_unknown_style_in_the_address_shows_a_message_and_the_page_still_works(browser, page_url):
+    load(browser, page_url + "?style=polka&text=Hi&seed=4")
+    assert call(browser, "window.edgegen.ready.then(() => 1)") == 1
+    assert browser.find_element("id", "message").text.startswith("Error: unknown style 'polka'")
+    assert browser.find_element("id", "letters-canvas").get_attribute("width") == str((2 * 28 + 2) * 8)
+
+
+def test_no_console_errors(browser):
+    errors = console_errors(browser)
+    assert errors == [], errors

@@ -1,0 +1,166 @@
+"""The page's JavaScript mirrors give what the Python runtime gives, run in Node on the page's own files.
+
+Fixtures are written by the Python runtime at test time, so when a model or the sampling changes on the
+Python side, these tests name the mirror (in edgegen/web/static) that must follow: the portable generator
+word for word, letters within 1e-5 before thresholding and equal after, drum grids and MIDI bytes equal.
+Needs node (Debian nodejs) and `make web` (onnxruntime-web in edgegen/web/static/vendor).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgegen.runtime import midi_io, portable_random
+from edgegen.runtime.drum_generator import DrumGenerator
+from edgegen.runtime.font_generator import FontGenerator, default_letter_model
+from edgegen.runtime.onnx_model import models_dir
+from edgegen.web import STATIC_DIR
+from edgegen.web.server import drum_kit, missing_vendor_files
+
+ROOT = Path(__file__).resolve().parent.parent
+LETTER_TOLERANCE = 1e-5  # max abs, before thresholding (DESIGN section 6)
+INK = 0.5  # the export parity's threshold on glyph pixels
+SEEDS = (0, 7, 2**32 + 5, 2**53 - 1)
+LETTER_CASES = [("A", 0), ("Q", 7), ("Z", 123456789), ("g", 2**53 - 1)]
+WORD_CASES = [("EDGE GEN", 3)]
+SYNTH_RATE = 48000  # a rate other than the kit's own 44.1 kHz, so sample-rate handling is covered
+SYNTH_TOLERANCE = 1e-9  # float64 recipes; V8's sin/exp and numpy's may differ in the last bits
+LIMITER_INPUTS = np.linspace(-3.0, 3.0, 601)
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (apt-get install nodejs)")
+
+
+def drum_cases(styles: list[str]) -> list[dict]:
+    """DrumGenerator calls the page makes: every style at the CLI's defaults, and each control once."""
+    cases = [{"method": "sample", "style": s, "bars": 4, "seed": seed, "options": {}} for s in styles for seed in (0, 7)]
+    cases += [
+        {"method": "sample", "style": styles[1], "bars": 8, "seed": 11, "options": {"temperature": 1.6}},
+        {"method": "sample", "style": styles[2], "bars": 8, "seed": 12, "options": {"complexity": 0.5}},
+        {"method": "sample", "style": styles[0], "bars": 8, "seed": 13, "options": {"complexity": -0.75}},
+        {"method": "evolve", "style": styles[3], "bars": 10, "seed": 5, "options": {"every": 4}},
+        {"method": "morph", "style": styles[0], "to": styles[-1], "bars": 6, "seed": 9, "options": {}},
+    ]
+    return cases
+
+
+def python_grooves(generator: DrumGenerator, cases: list[dict]) -> list[np.ndarray]:
+    out = []
+    for c in cases:
+        if c["method"] == "sample":
+            out.append(generator.sample(c["style"], c["bars"], c["seed"], **c["options"]))
+        elif c["method"] == "evolve":
+            out.append(generator.evolve(c["style"], c["bars"], c["seed"], **c["options"]))
+        else:
+            out.append(generator.morph(c["style"], c["to"], c["bars"], c["seed"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """(cases, Python results, JavaScript results) for one run of tests/web/parity.mjs."""
+    missing = missing_vendor_files()
+    assert not missing, f"{STATIC_DIR / 'vendor'} lacks {missing}: run `make web` first"
+    folder = models_dir()
+    drums = DrumGenerator(folder)
+    grooves_cases = drum_cases(drums.styles)
+    grooves = python_grooves(drums, grooves_cases)
+    midi_cases = [{"grids": grooves[0].astype(int).tolist(), "options": {"bpm": 96.0, "swing": 0.5}},
+                  {"grids": grooves[-1].astype(int).tolist(), "options": {"bpm": 133.0, "swing": 1 / 120}},
+                  {"grids": grooves[-2].astype(int).tolist(), "options": {"bpm": 120.0, "swing": 0.0}}]
+    cases = {
+        "models_dir": str(folder),
+        "letter_model": default_letter_model(folder),
+        "random": [{"seed": s, "start": start, "count": 16} for s in SEEDS for start in (0, 2**32 - 3)],
+        "letters": [{"letter": letter, "seed": seed} for letter, seed in LETTER_CASES],
+        "words": [{"text": text, "seed": seed} for text, seed in WORD_CASES],
+        "drums": grooves_cases,
+        "midi": midi_cases,
+        "errors": [{"kind": "style", "value": "polka"}, {"kind": "letter", "value": "7"},
+                   {"kind": "seed", "value": -1}, {"kind": "seed", "value": 2**53}],
+        "synth": {"kit": drum_kit(), "sample_rate": SYNTH_RATE, "limiter_inputs": LIMITER_INPUTS.tolist()},
+    }
+    tmp = tmp_path_factory.mktemp("web_parity")
+    (tmp / "cases.json").write_text(json.dumps(cases))
+    run = subprocess.run(["node", str(ROOT / "tests/web/parity.mjs"), str(tmp / "cases.json"), str(tmp / "results.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return cases, {"grooves": grooves, "drums": drums}, json.loads((tmp / "results.json").read_text())
+
+
+def test_the_portable_generator_port_gives_the_same_words_uniforms_normals_and_integers(mirrored):
+    cases, _, js = mirrored
+    for case, got in zip(cases["random"], js["random"]):
+        stream = portable_random.rng(case["seed"])
+        where = f"portable_random.mjs, seed {case['seed']}"
+        assert got["words"] == portable_random.words(case["seed"], case["start"], case["count"]).tolist(), where
+        # Box-Muller in float64: V8's log/cos and numpy's may differ in the last bit
+        np.testing.assert_allclose(got["normals"], stream.standard_normal(case["count"]), rtol=0, atol=1e-14,
+                                   err_msg=where)
+        assert got["uniforms"] == stream.random(case["count"]).tolist(), where
+        assert got["integers"] == stream.integers(0, 26, case["count"]).tolist(), where
+
+
+def test_letters_match_fontgen_within_tolerance_and_exactly_after_thresholding(mirrored):
+    cases, _, js = mirrored
+    generator = FontGenerator(cases["letter_model"])
+    for case, got in zip(cases["letters"], js["letters"]):
+        where = f"letters.mjs FontGenerator.render({case['letter']!r}, seed {case['seed']}) vs {generator.name}"
+        assert np.array_equal(np.float32(got["z"]), generator.style(case["seed"])[0]), f"{where}: style z differs"
+        expected = generator.render(case["letter"], case["seed"]).reshape(-1)
+        image = np.float32(got["image"])
+        assert image.shape == expected.shape, where
+        assert np.abs(image - expected).max() <= LETTER_TOLERANCE, where
+        assert np.array_equal(image > INK, expected > INK), where
+    for case, got in zip(cases["words"], js["words"]):
+        expected = generator.word(case["text"], case["seed"]).reshape(len(case["text"]), -1)
+        assert np.abs(np.float32(got) - expected).max() <= LETTER_TOLERANCE, f"letters.mjs word({case['text']!r})"
+
+
+def test_drum_grids_equal_drumgen_for_every_style_and_control(mirrored):
+    cases, python, js = mirrored
+    for case, expected, got in zip(cases["drums"], python["grooves"], js["drums"]):
+        where = f"drums.mjs DrumGenerator.{case['method']} {case}"
+        got = np.asarray(got)
+        assert got.shape == expected.shape, where
+        assert np.array_equal(got.astype(bool), expected), f"{where}: {int((got.astype(bool) != expected).sum())} cells differ"
+    assert sum(int(g.sum()) for g in python["grooves"]) > 0, "the cases drew no hits at all: a comparison of nothing"
+
+
+def test_the_midi_download_is_byte_for_byte_the_cli_file(mirrored):
+    cases, python, js = mirrored
+    pitches = [python["drums"].model.spec.classes[i]["pitch"] for i in range(len(python["drums"].model.spec.classes))]
+    assert pitches == [midi_io.GM_WRITE_PITCHES[name] for name in midi_io.INSTRUMENTS], "sidecar pitches vs midi_io"
+    for case, got in zip(cases["midi"], js["midi"]):
+        expected = midi_io.midi_bytes(np.asarray(case["grids"], bool), **case["options"])
+        assert base64.b64decode(got) == expected, f"midi.mjs midiBytes {case['options']}"
+
+
+def test_bad_input_gives_the_runtime_s_one_line_messages(mirrored):
+    _, _, js = mirrored
+    style, letter, low_seed, high_seed = js["errors"]
+    styles = ', '.join(DrumGenerator().styles)
+    assert style == f"unknown style 'polka'; choose from {styles}"
+    assert letter is not None and "cannot draw" in letter
+    assert low_seed is not None and "seed must be between 0 and" in low_seed
+    assert high_seed is not None and "seed must be between 0 and" in high_seed
+
+
+def test_the_page_s_kit_is_drum_synth_s_sample_for_sample(mirrored):
+    """synth.mjs builds every voice's one-shot from the kit table as drumgen --wav does (drum_synth.one_shot)."""
+    from edgegen.runtime import drum_synth
+
+    _, _, js = mirrored
+    decode = lambda text: np.frombuffer(base64.b64decode(text), dtype=np.float64)  # noqa: E731
+    for voice, (body, bright) in zip(drum_synth.KIT.voices, js["synth"]["voices"]):
+        expected_body, expected_bright = drum_synth.one_shot(voice, SYNTH_RATE)
+        for name, got, expected in (("body", decode(body), expected_body), ("bright", decode(bright), expected_bright)):
+            assert got.shape == expected.shape, f"synth.mjs oneShot({voice.name}) {name}"
+            assert np.abs(got - expected).max() <= SYNTH_TOLERANCE, f"synth.mjs oneShot({voice.name}) {name}"
+    expected = drum_synth.soft_limit(LIMITER_INPUTS, drum_synth.KIT.limiter_threshold)
+    assert np.abs(decode(js["synth"]["limited"]) - expected).max() <= 1e-12, "synth.mjs softLimit"

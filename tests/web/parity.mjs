@@ -1,0 +1,77 @@
+// Runs the page's JavaScript mirrors in Node on the cases pytest wrote (tests/test_web_parity.py) and writes what
+// they give; pytest compares with the Python runtime. Uses the page's own files: the ES modules in
+// edgegen/web/static and the onnxruntime-web build `make web` put in static/vendor (wasm backend, one thread).
+//   node tests/web/parity.mjs CASES.json RESULTS.json
+
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const staticDir = path.join(root, "edgegen/web/static");
+const ort = await import(path.join(staticDir, "vendor/ort.wasm.bundle.min.mjs"));
+const { words, rng } = await import(path.join(staticDir, "portable_random.mjs"));
+const { FontGenerator } = await import(path.join(staticDir, "letters.mjs"));
+const { DrumGenerator } = await import(path.join(staticDir, "drums.mjs"));
+const { midiBytes } = await import(path.join(staticDir, "midi.mjs"));
+const { oneShot, softLimit } = await import(path.join(staticDir, "synth.mjs"));
+
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.wasmPaths = path.join(staticDir, "vendor") + path.sep;
+
+const [casesPath, resultsPath] = process.argv.slice(2);
+const cases = JSON.parse(await readFile(casesPath, "utf8"));
+const diskSource = (dir) => ({
+  sidecar: async (name) => JSON.parse(await readFile(path.join(dir, `${name}.onnx.json`), "utf8")),
+  bytes: async (name) => new Uint8Array(await readFile(path.join(dir, `${name}.onnx`))),
+});
+const source = diskSource(cases.models_dir);
+const results = { random: [], letters: [], words: [], drums: [], midi: [], errors: [], synth: null };
+
+for (const c of cases.random) {
+  const stream = rng(c.seed);
+  results.random.push({
+    words: Array.from(words(c.seed, c.start, c.count)),
+    normals: Array.from(stream.standardNormal(c.count)),
+    uniforms: Array.from(stream.random(c.count)),
+    integers: stream.integers(0, 26, c.count),
+  });
+}
+
+const letters = await FontGenerator.load(ort, source, cases.letter_model);
+for (const c of cases.letters) {
+  results.letters.push({ z: Array.from(letters.style(c.seed)), image: Array.from(await letters.render(c.letter, c.seed)) });
+}
+for (const c of cases.words) {
+  results.words.push((await letters.word(c.text, c.seed)).map((image) => Array.from(image)));
+}
+
+const drums = await DrumGenerator.load(ort, source);
+for (const c of cases.drums) {
+  let groove;
+  if (c.method === "sample") groove = await drums.sample(c.style, c.bars, c.seed, c.options);
+  else if (c.method === "evolve") groove = await drums.evolve(c.style, c.bars, c.seed, c.options);
+  else groove = await drums.morph(c.style, c.to, c.bars, c.seed);
+  results.drums.push(groove.hits);
+}
+for (const c of cases.midi) {
+  results.midi.push(Buffer.from(midiBytes(c.grids, drums.model.pitches, c.options)).toString("base64"));
+}
+for (const c of cases.errors) {
+  try {
+    if (c.kind === "style") await drums.sample(c.value, 1, 0);
+    else if (c.kind === "letter") await letters.render(c.value, 0);
+    else if (c.kind === "seed") letters.style(c.value);
+    results.errors.push(null);
+  } catch (error) {
+    results.errors.push(error.message);
+  }
+}
+{
+  const asBase64 = (array) => Buffer.from(Float64Array.from(array).buffer).toString("base64");
+  results.synth = {
+    voices: cases.synth.kit.voices.map((voice) => oneShot(voice, cases.synth.sample_rate).map(asBase64)),
+    limited: asBase64(cases.synth.limiter_inputs.map((x) => softLimit(x, cases.synth.kit.limiter_threshold))),
+  };
+}
+await writeFile(resultsPath, JSON.stringify(results));
