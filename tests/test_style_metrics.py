@@ -98,3 +98,11 @@ def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     features = np.random.default_rng(0).normal(size=(400, 8))
     assert abs(sm.frechet_distance(features, features)) < 1e-6
     assert sm.frechet_distance(features, features + 1.0) == pytest.approx(8.0, rel=0.05)
+
+
+def test_distinct_fonts_leave_out_a_near_copy(real):
+    sibling = np.clip(real[:1] + 0.02, 0, 1)                 # the first font again, a shade darker
+    fonts = np.concatenate([real[:6], sibling])
+    chosen = sm.distinct_fonts(fonts, 6)
+    assert len(chosen) == 6 and not {0, 6} <= set(chosen.tolist())
+    assert np.array_equal(sm.distinct_fonts(fonts, 99), np.arange(7))

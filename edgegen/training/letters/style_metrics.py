@@ -299,3 +299,21 @@ def nearest_fonts(examples: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     a = _flat(blur(examples).reshape(len(examples), -1))
     b = _flat(blur(candidates).reshape(len(candidates), -1))
     return cdist(a, b, "cityblock").argmin(1)
+
+
+def distinct_fonts(crops: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` mutually distinct fonts among crops [n_fonts, n_letters, 28, 28], by farthest-point
+    sampling in mean blurred L1 (starting from the font nearest the average glyphs).
+
+    A family's siblings (Gillius ADF and Gillius ADF No2, a Light and a Regular) differ in a few pixels;
+    retrieval among them tests pixel-exact copying more than style. Retrieval among distinct fonts asks
+    what the issue asks (is the drawn glyph recognisably this font's, against other fonts).
+    """
+    flat = _flat(blur(crops).reshape(len(crops), -1))
+    n = min(n, len(flat))
+    chosen = [int(np.abs(flat - flat.mean(0)).sum(1).argmin())]
+    nearest = cdist(flat, flat[chosen], "cityblock")[:, 0]
+    while len(chosen) < n:
+        chosen.append(int(nearest.argmax()))
+        nearest = np.minimum(nearest, cdist(flat, flat[chosen[-1:]], "cityblock")[:, 0])
+    return np.asarray(sorted(chosen))

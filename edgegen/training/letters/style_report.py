@@ -31,6 +31,7 @@ from edgegen.training.letters import style_metrics as sm  # noqa: E402
 
 SEED_OFFSET = 1  # styles come from seeds 1..n, as `fontgen word ... --seed 1/2/3` would draw them
 MAX_FEW_SHOT_FIGURE_FONTS = 8
+DISTINCT_FEW_SHOT_FONTS = 12  # few-shot retrieval is scored among this many mutually distinct val fonts
 INTERPOLATION_STEPS = 7
 
 
@@ -150,17 +151,33 @@ def draw_seed_styles(drawer: Drawer, seeds: int) -> tuple[np.ndarray, np.ndarray
     return styles, np.asarray(drawn, np.float32).reshape(seeds, len(LETTERS), *drawn.shape[-2:])
 
 
-def measure_random_styles(drawn: np.ndarray, real: np.ndarray, judge) -> dict:
-    """Every metric of random styles: ``drawn`` [seeds, 26, 28, 28] crops against ``real`` [fonts, 26, 28, 28]
-    crops (train + val fonts)."""
+def judge_summary(judge, font_set, real: np.ndarray) -> dict:
+    """The judge's own exam: its accuracy on the val fonts' real glyphs (``real``: crops of all fonts), and the
+    val fonts it reads worst (a legibility number is only as good as this)."""
+    val = _split(font_set, "val")
+    asked = np.arange(len(LETTERS))
+    per_font = [sm.legibility(judge.probabilities(real[f]), asked) for f in val]
+    worst = np.argsort(per_font, kind="stable")[:3]
+    metrics = judge.checkpoint.get("metrics", {})
+    return {"val_accuracy": float(np.mean(per_font)) if len(val) else None,
+            "n_judge_fonts": metrics.get("n_judge_fonts"), "n_val_fonts": int(len(val)),
+            "epoch": metrics.get("epoch", judge.checkpoint.get("epoch")),
+            "worst_val_fonts": {font_set.names[val[i]]: per_font[i] for i in worst}}
+
+
+def measure_random_styles(drawn: np.ndarray, real_train: np.ndarray, real_val: np.ndarray, judge) -> dict:
+    """Every metric of random styles: ``drawn`` [seeds, 26, 28, 28] crops against real fonts' crops
+    [fonts, 26, 28, 28] (train and val fonts together; the Frechet distance is to the train fonts, beside
+    that of as many val fonts as there are seeds, which is what real styles the model never saw score)."""
+    real = np.concatenate([real_train, real_val])
     asked = np.tile(np.arange(len(LETTERS)), len(drawn))
     flat = drawn.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)
     probs = judge.probabilities(flat)
     weight, weight_real = sm.stroke_weight(drawn), sm.stroke_weight(real)
     slant, slant_real = sm.slant(drawn), sm.slant(real)
     n = len(drawn)
-    same_n = real[np.random.default_rng(0).choice(len(real), size=min(n, len(real) - 1), replace=False)]
-    real_features = judge.features(real.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE))
+    same_n = real_val[np.random.default_rng(0).choice(len(real_val), size=min(n, len(real_val)), replace=False)]
+    real_features = judge.features(real_train.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE))
     return {
         "n_styles": int(n), "n_real_fonts": int(len(real)),
         "legibility": sm.legibility(probs, asked),
@@ -172,15 +189,21 @@ def measure_random_styles(drawn: np.ndarray, real: np.ndarray, judge) -> dict:
         "consistency": sm.style_consistency(weight, slant, weight_real, slant_real),
         "cleanliness": sm.cleanliness(drawn, real),
         "frechet": sm.frechet_distance(judge.features(flat), real_features),
-        "frechet_real_same_n": sm.frechet_distance(judge.features(same_n.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)),
+        "frechet_val_fonts_same_n": sm.frechet_distance(judge.features(same_n.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)),
                                                    real_features),
     }
 
 
-def measure_few_shot(drawer: Drawer, font_set, real: np.ndarray, judge, example_letters: str) -> dict:
+def measure_few_shot(drawer: Drawer, font_set, real: np.ndarray, judge, example_letters: str,
+                     distinct: int = DISTINCT_FEW_SHOT_FONTS) -> tuple[dict, np.ndarray, np.ndarray]:
     """Few-shot on the ``val`` fonts: encode each from its example letters, draw the other letters, score them
     (retrieval, blurred L1 to the true glyphs, legibility) beside the nearest-training-font baseline.
-    ``real`` are the crops of all fonts [n_fonts, 26, 28, 28]. Also returns the drawn and baseline glyphs."""
+
+    ``real`` are the crops of all fonts [n_fonts, 26, 28, 28]. Retrieval is scored among ``distinct``
+    mutually distinct val fonts (style_metrics.distinct_fonts; the acceptance numbers) and among all val
+    fonts, siblings included (``all_val``). Returns the results, the drawn glyphs [n_val, n_targets, S, S]
+    and the baseline's training font of each val font.
+    """
     val, train = _split(font_set, "val"), _split(font_set, "train")
     examples, targets = example_and_target_letters(example_letters)
     drawn = []
@@ -192,19 +215,24 @@ def measure_few_shot(drawer: Drawer, font_set, real: np.ndarray, judge, example_
     truth = real[val][:, targets]
     nearest = train[sm.nearest_fonts(real[val][:, examples], real[train][:, examples])]
     baseline = real[nearest][:, targets]
+    subset = sm.distinct_fonts(real[val], distinct)
+    model, copied = sm.retrieval(drawn_crops[subset], truth[subset]), sm.retrieval(baseline[subset], truth[subset])
+    model_all, copied_all = sm.retrieval(drawn_crops, truth), sm.retrieval(baseline, truth)
     asked = np.tile(targets, len(val))
-    model = sm.retrieval(drawn_crops, truth)
-    copied = sm.retrieval(baseline, truth)
     return {
-        "fonts": [font_set.names[i] for i in val], "example_letters": "".join(LETTERS[i] for i in examples),
+        "fonts": [font_set.names[val[i]] for i in subset], "example_letters": "".join(LETTERS[i] for i in examples),
         "drawn_letters": "".join(LETTERS[i] for i in targets),
         "retrieval": model["retrieval"], "chance": model["chance"], "n_fonts": model["n_fonts"],
         "retrieval_per_font": model["retrieval_per_font"], "l1_to_true": model["l1_to_true"],
-        "legibility": sm.legibility(judge.probabilities(drawn_crops.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)), asked),
         "baseline_retrieval": copied["retrieval"], "baseline_l1_to_true": copied["l1_to_true"],
-        "baseline_fonts": [font_set.names[i] for i in nearest],
+        "baseline_fonts": [font_set.names[nearest[i]] for i in subset],
+        "all_val": {"n_fonts": model_all["n_fonts"], "retrieval": model_all["retrieval"],
+                    "chance": model_all["chance"], "l1_to_true": model_all["l1_to_true"],
+                    "baseline_retrieval": copied_all["retrieval"], "baseline_l1_to_true": copied_all["l1_to_true"],
+                    "fonts": [font_set.names[i] for i in val]},
+        "legibility": sm.legibility(judge.probabilities(drawn_crops.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)), asked),
         "cleanliness": sm.cleanliness(drawn_crops, truth),
-    }, drawn, nearest
+    }, drawn[subset], nearest[subset]
 
 
 def acceptance(random_styles: dict, few_shot: dict | None) -> list[dict]:
@@ -224,7 +252,8 @@ def acceptance(random_styles: dict, few_shot: dict | None) -> list[dict]:
     if few_shot is not None:
         f = few_shot
         rows += [
-            (f"few-shot: retrieval among {f['n_fonts']} val fonts", f["retrieval"], ">=", 0.85, "issue (>= 8 fonts)"),
+            (f"few-shot: retrieval among {f['n_fonts']} distinct val fonts", f["retrieval"], ">=", 0.85,
+             "issue (>= 8 fonts)"),
             ("few-shot: retrieval minus nearest-training-font baseline", f["retrieval"] - f["baseline_retrieval"],
              ">", 0.0, "issue"),
             ("few-shot: blurred L1 to true glyphs minus baseline's", f["l1_to_true"] - f["baseline_l1_to_true"],
@@ -273,8 +302,9 @@ def random_styles_figure(drawn: np.ndarray, seeds: list[int], path: Path, title:
 
 
 def few_shot_figure(font_set, few_shot: dict, drawn: np.ndarray, nearest: np.ndarray, path: Path) -> None:
-    """Per val font: its real A-Z, the model's drawing of the non-example letters, the copied nearest training font."""
-    val = _split(font_set, "val")[:MAX_FEW_SHOT_FIGURE_FONTS]
+    """Per scored val font: its real A-Z, the model's drawing of the other letters, the copied nearest training font.
+    ``drawn`` and ``nearest`` follow few_shot["fonts"]."""
+    val = [list(font_set.names).index(name) for name in few_shot["fonts"][:MAX_FEW_SHOT_FIGURE_FONTS]]
     _, targets = example_and_target_letters(few_shot["example_letters"])
     size = font_set.glyphs.shape[-1]
     rows, labels = [], []
@@ -289,7 +319,7 @@ def few_shot_figure(font_set, few_shot: dict, drawn: np.ndarray, nearest: np.nda
                    f"copy {few_shot['baseline_fonts'][k][:14]}"]
     fig, ax = plt.subplots(figsize=(13, 0.45 * len(rows) + 1))
     _show(ax, _tile(np.concatenate(rows), len(rows), 26), size,
-          f"few-shot on val fonts never trained on: examples {few_shot['example_letters']}, "
+          f"few-shot on distinct val fonts never trained on: examples {few_shot['example_letters']}, "
           f"drawn {few_shot['drawn_letters']}", LETTERS, labels)
     _save(fig, path)
 
@@ -316,22 +346,24 @@ def interpolation_figure(drawer: Drawer, font_set, path: Path, example_letters: 
 
 
 def distributions_figure(drawn: np.ndarray, real: np.ndarray, path: Path) -> None:
-    """Stroke weight and slant of every glyph (each relative to its letter's real mean): real fonts vs seeds."""
+    """Stroke weight and slant per style (each glyph relative to its letter's real mean, averaged over A-Z):
+    real fonts as a histogram, seeds as marks below it. Collapsed seeds bunch up; real styles spread out."""
     weight_norm = np.nanmean(sm.stroke_weight(real), axis=0)
     slant_norm = np.nanmean(sm.slant(real), axis=0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for ax, fn, norm, label in ((axes[0], sm.stroke_weight, weight_norm, "stroke weight / letter's real mean"),
-                                (axes[1], sm.slant, slant_norm, "slant - letter's real mean (dx/dy)")):
-        op = np.divide if fn is sm.stroke_weight else np.subtract
-        real_values, drawn_values = op(fn(real), norm).ravel(), op(fn(drawn), norm).ravel()
-        bins = np.histogram_bin_edges(np.concatenate([real_values, drawn_values])[
-            np.isfinite(np.concatenate([real_values, drawn_values]))], 40)
-        ax.hist(real_values[np.isfinite(real_values)], bins, density=True, alpha=0.5,
+    for ax, measure, label in ((axes[0], lambda x: np.nanmean(sm.stroke_weight(x) / weight_norm, axis=1),
+                                "stroke weight / letter's real mean, per style"),
+                               (axes[1], lambda x: np.nanmean(sm.slant(x) - slant_norm, axis=1),
+                                "slant - letter's real mean (dx/dy), per style")):
+        real_values, drawn_values = measure(real), measure(drawn)
+        both = np.concatenate([real_values, drawn_values])
+        ax.hist(real_values, np.histogram_bin_edges(both[np.isfinite(both)], 30), alpha=0.6,
                 label=f"real fonts ({len(real)})")
-        ax.hist(drawn_values[np.isfinite(drawn_values)], bins, density=True, alpha=0.5, label=f"seeds ({len(drawn)})")
+        ax.plot(drawn_values, np.full(len(drawn_values), -0.4), "|", color="C1", markersize=18, mew=2,
+                label=f"seeds ({len(drawn)})")
         ax.set_xlabel(label)
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("density (26 letters pooled)")
+    axes[0].set_ylabel("fonts")
     _save(fig, path)
 
 
@@ -348,7 +380,8 @@ def results_markdown(results: dict) -> str:
     lines = [f"# Letter styles: {results['drawer']}", "",
              f"Font set: {results['font_set']}. Judge: trained on {results['judge']['n_judge_fonts']} judge fonts only, "
              f"reads the {results['judge']['n_val_fonts']} val fonts' real glyphs with accuracy "
-             f"{_fmt(results['judge']['val_accuracy'])}.", "",
+             f"{_fmt(results['judge']['val_accuracy'])} (worst: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in results["judge"]["worst_val_fonts"].items()) + ").", "",
              "All metrics on 28x28 crops (each glyph cut to its ink, longer side 20 px, centred).", "",
              "| check | value | threshold | source | pass |", "|---|---|---|---|---|"]
     lines += [f"| {a['check']} | {a['value']:.3f} | {a['op']} {a['threshold']} | {a['source']} | "
@@ -364,18 +397,24 @@ def results_markdown(results: dict) -> str:
               f"slant SD {k['slant_sd']:.3f} (real {k['slant_sd_real']:.3f})",
               f"- cleanliness: mid-gray edge share {c['mid_gray_share']:.3f} (real {c['mid_gray_share_real']:.3f}), "
               f"specks per glyph {c['specks_per_glyph']:.3f} (real {c['specks_per_glyph_real']:.3f})",
-              f"- Frechet distance in judge features to real fonts {r['frechet']:.2f} "
-              f"(real fonts at the same n: {r['frechet_real_same_n']:.2f})"]
+              f"- Frechet distance in judge features to the train fonts {r['frechet']:.2f} "
+              f"(as many val fonts as seeds: {r['frechet_val_fonts_same_n']:.2f})"]
     f = results.get("few_shot")
     if f is None:
         lines += ["", f"## Few-shot: n/a ({results.get('few_shot_note', 'no encoder')})"]
     else:
-        lines += ["", f"## Few-shot on {f['n_fonts']} val fonts", "",
+        a = f["all_val"]
+        lines += ["", f"## Few-shot on {f['n_fonts']} distinct val fonts (of {a['n_fonts']})", "",
                   f"- examples {f['example_letters']}, drawn and scored {f['drawn_letters']}",
                   f"- retrieval {f['retrieval']:.3f} (chance {f['chance']:.3f}); nearest-training-font baseline "
                   f"{f['baseline_retrieval']:.3f}",
                   f"- blurred L1 to the true glyphs {f['l1_to_true']:.4f}, baseline {f['baseline_l1_to_true']:.4f}",
-                  f"- legibility {f['legibility']:.3f}; mid-gray ratio {f['cleanliness']['mid_gray_ratio']:.3f}"]
+                  f"- among all {a['n_fonts']} val fonts, family siblings included: retrieval {a['retrieval']:.3f} "
+                  f"(chance {a['chance']:.3f}), baseline {a['baseline_retrieval']:.3f}; blurred L1 "
+                  f"{a['l1_to_true']:.4f}, baseline {a['baseline_l1_to_true']:.4f}",
+                  f"- distinct fonts: {', '.join(f['fonts'])}",
+                  f"- legibility (all val fonts) {f['legibility']:.3f}; mid-gray ratio "
+                  f"{f['cleanliness']['mid_gray_ratio']:.3f}"]
     lines += ["", f"Figures: {', '.join(results['figures'])}. Measured in {results['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -397,9 +436,9 @@ def write_style_report(drawer: Drawer, font_set, judge, out_dir: str | Path, see
     drawn_crops = sm.crop_glyphs(drawn)
     results = {"drawer": name, "style_dim": int(drawer.style_dim), "canvas": int(drawer.size),
                "font_set": {s: int(len(_split(font_set, s))) for s in ("train", "val", "judge")},
-               "judge": {"val_accuracy": judge.val_accuracy,
-                         **{k: judge.checkpoint.get("metrics", {}).get(k) for k in ("n_judge_fonts", "n_val_fonts")}},
-               "random_styles": measure_random_styles(drawn_crops, real[reference], judge)}
+               "judge": judge_summary(judge, font_set, real),
+               "random_styles": measure_random_styles(drawn_crops, real[_split(font_set, "train")],
+                                                      real[_split(font_set, "val")], judge)}
     few_shot = None
     try:
         few_shot, few_drawn, nearest = measure_few_shot(drawer, font_set, real, judge, example_letters)
