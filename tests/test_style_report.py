@@ -12,15 +12,12 @@ from click.testing import CliRunner
 from edgegen.training.letters import style_metrics as sm
 from edgegen.training.letters import style_report as sr
 from edgegen.training.letters.data import matplotlib_font_dir
-from edgegen.training.letters.judge import JudgeConfig, load_judge, train_judge
+from edgegen.training.letters.judge import load_judge, train_judge
 
 TRAIN = ("DejaVuSans", "DejaVuSerif-BoldItalic", "STIXGeneral", "cmss10", "cmtt10", "DejaVuSans-Bold")
 VAL = ("DejaVuSerif", "STIXGeneralBolIta", "cmr10", "DejaVuSansMono")
 JUDGE = ("DejaVuSans-Oblique", "DejaVuSerif-Bold", "STIXGeneralItalic", "cmb10", "DejaVuSansMono-Bold")
-# small and gently augmented, so it learns 5 fonts in a few seconds
-TINY_JUDGE = JudgeConfig(channels1=8, channels2=16, features=16, dropout=0.0, epochs=4, samples_per_epoch=1536, lr=3e-3,
-                         max_rotation_deg=3, max_shear=0.1, min_scale=0.92, max_scale=1.05, max_shift_px=1,
-                         blur_prob=0.1, stroke_prob=0.2)
+TINY_JUDGE = sr.quick_judge_config()
 
 
 @pytest.fixture(scope="module")

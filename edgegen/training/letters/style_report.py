@@ -324,18 +324,27 @@ def few_shot_figure(font_set, few_shot: dict, drawn: np.ndarray, nearest: np.nda
     _save(fig, path)
 
 
-def interpolation_figure(drawer: Drawer, font_set, path: Path, example_letters: str) -> str:
-    """A-Z along a straight line between two styles: two val fonts' encodings, else two seeds' styles."""
+def interpolation_ends(font_set, real: np.ndarray, judge) -> tuple[int, int]:
+    """Two val fonts to interpolate between, among those the judge reads without a mistake (plain letters, not,
+    say, a math font's script): the most typical one and the one most different from it (blurred L1 over A-Z)."""
     val = _split(font_set, "val")
+    readable = [f for f in val if sm.legibility(judge.probabilities(real[f]), np.arange(len(LETTERS))) == 1.0]
+    pool = np.asarray(readable if len(readable) >= 2 else val)
+    ends = sm.distinct_fonts(real[pool], 2) if len(pool) > 2 else np.arange(len(pool))
+    return tuple(int(pool[i]) for i in ends)
+
+
+def interpolation_figure(drawer: Drawer, font_set, ends: tuple[int, int], path: Path, example_letters: str) -> str:
+    """A-Z along a straight line between two styles: fonts ``ends``' encodings, else two seeds' styles."""
     examples, _ = example_and_target_letters(example_letters)
     try:
-        ends = [np.asarray(drawer.encode(font_set.glyphs[f, examples], examples), np.float32) for f in val[:2]]
-        what = f"between val fonts {font_set.names[val[0]]} and {font_set.names[val[1]]}"
+        ends_styles = [np.asarray(drawer.encode(font_set.glyphs[f, examples], examples), np.float32) for f in ends]
+        what = f"between val fonts {font_set.names[ends[0]]} and {font_set.names[ends[1]]}"
     except (NotImplementedError, IndexError):
-        ends = [drawer.sample_styles(SEED_OFFSET, 1)[0], drawer.sample_styles(SEED_OFFSET + 1, 1)[0]]
+        ends_styles = [drawer.sample_styles(SEED_OFFSET, 1)[0], drawer.sample_styles(SEED_OFFSET + 1, 1)[0]]
         what = f"between the styles of seeds {SEED_OFFSET} and {SEED_OFFSET + 1}"
     t = np.linspace(0, 1, INTERPOLATION_STEPS, dtype=np.float32)[:, None]
-    styles = (1 - t) * ends[0].reshape(1, -1) + t * ends[1].reshape(1, -1)
+    styles = (1 - t) * ends_styles[0].reshape(1, -1) + t * ends_styles[1].reshape(1, -1)
     drawn = drawer.draw(np.repeat(styles, 26, axis=0), np.tile(np.arange(26), INTERPOLATION_STEPS))
     size = drawn.shape[-1]
     fig, ax = plt.subplots(figsize=(13, 0.5 * INTERPOLATION_STEPS + 0.8))
@@ -452,8 +461,8 @@ def write_style_report(drawer: Drawer, font_set, judge, out_dir: str | Path, see
         random_styles_figure(drawn, list(range(SEED_OFFSET, SEED_OFFSET + seeds)), out_dir / "random_styles.png",
                              f"{name}: A-Z for {seeds} seeds (one style per row)")
         distributions_figure(drawn_crops, real[reference], out_dir / "distributions.png")
-        results["interpolation"] = interpolation_figure(drawer, font_set, out_dir / "interpolation.png",
-                                                        example_letters)
+        results["interpolation"] = interpolation_figure(drawer, font_set, interpolation_ends(font_set, real, judge),
+                                                        out_dir / "interpolation.png", example_letters)
         results["figures"] = ["random_styles.png", "distributions.png", "interpolation.png"]
         if few_shot is not None:
             few_shot_figure(font_set, few_shot, few_drawn, nearest, out_dir / "few_shot.png")
@@ -482,9 +491,11 @@ def drawer_for(model: str | None, models_dir: str | Path | None) -> Drawer:
 
 
 def quick_judge_config():
-    """A judge for smoke runs: a few seconds on one thread."""
+    """A judge for smoke runs and tests: small and gently augmented, so it learns a few fonts in seconds."""
     from edgegen.training.letters.judge import JudgeConfig
-    return JudgeConfig(channels1=8, channels2=16, features=16, epochs=2, samples_per_epoch=1024)
+    return JudgeConfig(channels1=8, channels2=16, features=16, dropout=0.0, epochs=4, samples_per_epoch=1536,
+                       lr=3e-3, max_rotation_deg=3, max_shear=0.1, min_scale=0.92, max_scale=1.05, max_shift_px=1,
+                       blur_prob=0.1, stroke_prob=0.2)
 
 
 @click.command(name="style-report")
@@ -497,10 +508,13 @@ def quick_judge_config():
               help="the judge trains into (or is read from) RUNS/judge")
 @click.option("--reports", default="reports/letters/style", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, results.md and figures")
+@click.option("--reference", type=click.Choice(["real", "collapsed"]), default=None,
+              help="measure a reference drawer instead of a model: real fonts (every ratio near 1) or one font for "
+                   "every style (collapse): calibrates the instruments")
 @click.option("--seeds", default=12, show_default=True, type=click.IntRange(2, 1000), help="random styles measured")
 @click.option("--quick", is_flag=True, help="matplotlib fonts and a tiny judge: a smoke run")
 @click.option("--threads", default=None, type=click.IntRange(1, 64), help="torch threads (default: EDGEGEN_THREADS or 1)")
-def style_report_command(model, models_dir, data_dir, runs, reports, seeds, quick, threads):
+def style_report_command(model, models_dir, data_dir, runs, reports, reference, seeds, quick, threads):
     """Measure a letter model's styles (random and few-shot) against real fonts; write REPORTS/results.*."""
     from edgegen.runtime.onnx_model import ModelError
     from edgegen.training.common import default_threads, one_line_errors, set_threads
@@ -508,15 +522,25 @@ def style_report_command(model, models_dir, data_dir, runs, reports, seeds, quic
     from edgegen.training.letters.judge import JudgeConfig, train_judge
     set_threads(threads or default_threads())
     try:
-        drawer = drawer_for(model, models_dir)
+        drawer = drawer_for(model, models_dir) if reference is None else None
     except ModelError as error:
         raise click.ClickException(str(error)) from None
-    name = getattr(drawer, "name", None) or getattr(getattr(drawer, "generator", None), "name", None) or str(model)
     with one_line_errors():
-        font_set = load_font_set(data_dir, size=drawer.size, quick=quick, log=click.echo)
-        judge = train_judge(font_set, quick_judge_config() if quick else JudgeConfig(), Path(runs) / "judge",
-                            log=click.echo)
-        results = write_style_report(drawer, font_set, judge, reports, seeds=seeds, name=name)
+        try:
+            font_set = load_font_set(data_dir, size=drawer.size if drawer else sm.CROP_SIZE, quick=quick,
+                                     log=click.echo)
+            if reference == "real":
+                drawer, name = RealFontsDrawer(font_set), "reference: real training fonts"
+            elif reference == "collapsed":
+                drawer, name = CollapsedDrawer(font_set, int(_split(font_set, "train")[0])), "reference: one font"
+            else:
+                name = (getattr(drawer, "name", None) or getattr(getattr(drawer, "generator", None), "name", None)
+                        or str(model))
+            judge = train_judge(font_set, quick_judge_config() if quick else JudgeConfig(), Path(runs) / "judge",
+                                log=click.echo)
+            results = write_style_report(drawer, font_set, judge, reports, seeds=seeds, name=name)
+        except ValueError as error:  # fonts without judge or val fonts, a canvas that does not match the fonts
+            raise click.ClickException(str(error)) from None
     failed = [a["check"] for a in results["acceptance"] if not a["pass"]]
     click.echo(f"style report for {name} in {reports}: " + ("all checks pass" if not failed else
                                                              f"{len(failed)} checks fail: " + "; ".join(failed)))
