@@ -181,7 +181,8 @@ def measure_random_styles(drawn: np.ndarray, real_train: np.ndarray, real_val: n
     return {
         "n_styles": int(n), "n_real_fonts": int(len(real)),
         "legibility": sm.legibility(probs, asked),
-        "legibility_per_letter": {c: sm.legibility(probs[asked == i], asked[asked == i]) for i, c in enumerate(LETTERS)},
+        "legibility_per_letter": {c: sm.legibility(probs[asked == i], asked[asked == i])
+                                  for i, c in enumerate(LETTERS)},
         **sm.diversity(drawn, real),
         "weight_spread": sm.spread_ratio(weight, weight_real),
         "slant_spread": sm.spread_ratio(slant, slant_real),
@@ -243,7 +244,8 @@ def acceptance(random_styles: dict, few_shot: dict | None) -> list[dict]:
         ("random styles: diversity (blurred L1 / real fonts)", r["diversity"], ">=", 0.8, "issue"),
         ("random styles: stroke-weight spread / real fonts", r["weight_spread"], ">=", 0.8, "issue"),
         ("random styles: slant spread / real fonts", r["slant_spread"], ">=", 0.8, "ours"),
-        ("random styles: mid-gray edge pixels / real (blur)", c["mid_gray_ratio"], "<=", 1.15, "ours: issue says as clean as real"),
+        ("random styles: mid-gray edge pixels / real (blur)", c["mid_gray_ratio"], "<=", 1.15,
+         "ours: issue says as clean as real"),
         ("random styles: specks per glyph minus real", c["specks_per_glyph"] - c["specks_per_glyph_real"], "<=", 0.05,
          "ours: issue says no speckle"),
         ("random styles: weight CV across A-Z / real fonts", r["consistency"]["weight_cv_ratio"], "<=", 1.25, "ours"),
@@ -387,7 +389,8 @@ def results_markdown(results: dict) -> str:
     """results.md: acceptance table, then the numbers behind it."""
     r = results["random_styles"]
     lines = [f"# Letter styles: {results['drawer']}", "",
-             f"Font set: {results['font_set']}. Judge: trained on {results['judge']['n_judge_fonts']} judge fonts only, "
+             f"Font set: {results['font_set']}. "
+             f"Judge: trained on {results['judge']['n_judge_fonts']} judge fonts only, "
              f"reads the {results['judge']['n_val_fonts']} val fonts' real glyphs with accuracy "
              f"{_fmt(results['judge']['val_accuracy'])} (worst: "
              + ", ".join(f"{k} {v:.2f}" for k, v in results["judge"]["worst_val_fonts"].items()) + ").", "",
@@ -513,7 +516,8 @@ def quick_judge_config():
                    "every style (collapse): calibrates the instruments")
 @click.option("--seeds", default=12, show_default=True, type=click.IntRange(2, 1000), help="random styles measured")
 @click.option("--quick", is_flag=True, help="matplotlib fonts and a tiny judge: a smoke run")
-@click.option("--threads", default=None, type=click.IntRange(1, 64), help="torch threads (default: EDGEGEN_THREADS or 1)")
+@click.option("--threads", default=None, type=click.IntRange(1, 64),
+              help="torch threads (default: EDGEGEN_THREADS or 1)")
 def style_report_command(model, models_dir, data_dir, runs, reports, reference, seeds, quick, threads):
     """Measure a letter model's styles (random and few-shot) against real fonts; write REPORTS/results.*."""
     from edgegen.runtime.onnx_model import ModelError
