@@ -70,14 +70,14 @@ fonts:
 train: train-letters train-drums
 
 train-letters: install fonts
-	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
+	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
 
 train-drums: install
 	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
 
 # The default training under torchrun: NPROC processes on this machine, one model replica each.
-train-ddp: install
-	$(TORCHRUN) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters $(QUICKFLAG)
+train-ddp: install fonts
+	$(TORCHRUN) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters $(QUICKFLAG)
 	$(TORCHRUN) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
 
 export: install
