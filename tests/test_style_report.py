@@ -51,12 +51,16 @@ def test_a_tiny_judge_reads_fonts_it_never_saw_and_reloads_from_its_checkpoint(f
 
 
 def test_the_report_scores_real_fonts_as_real_and_a_collapsed_model_as_collapsed(fonts, judge, tmp_path):
-    real = sr.write_style_report(sr.RealFontsDrawer(fonts), fonts, judge, tmp_path / "real", seeds=6, name="real")
+    real = sr.write_style_report(sr.RealFontsDrawer(fonts), fonts, judge, tmp_path / "real", seeds=6, name="real",
+                                 many_seeds=12)
     collapsed = sr.write_style_report(sr.CollapsedDrawer(fonts), fonts, judge, tmp_path / "collapsed", seeds=6,
-                                      figures=False)
+                                      figures=False, many_seeds=12)
     r, c = real["random_styles"], collapsed["random_styles"]
     assert 0.75 < r["diversity"] < 1.3 and c["diversity"] == 0.0
     assert r["weight_spread"] > 0.6 and c["weight_spread"] < 1e-9
+    assert real["many_seeds"]["diversity"] > 0.75 and collapsed["many_seeds"]["diversity"] == 0.0
+    low, _, high = r["real_fonts_at_random"]["diversity"]
+    assert low < 1.0 < high
     assert r["cleanliness"]["mid_gray_ratio"] == pytest.approx(1.0, abs=0.15)
     assert r["frechet"] < c["frechet"]
     assert real["few_shot"]["retrieval"] == 1.0 and real["few_shot"]["l1_to_true"] == 0.0
@@ -75,7 +79,7 @@ def test_the_report_scores_real_fonts_as_real_and_a_collapsed_model_as_collapsed
 def test_the_bundled_gan_shows_the_collapse_the_issue_found(fonts, judge, tmp_path):
     from edgegen.runtime.font_generator import FontGenerator
     gan = sr.write_style_report(sr.GanDrawer(FontGenerator("letters_conditional_stabilised")), fonts, judge,
-                                tmp_path, seeds=12, figures=False)
+                                tmp_path, seeds=12, figures=False, many_seeds=0)
     r = gan["random_styles"]
     assert gan["few_shot"] is None and "no style encoder" in gan["few_shot_note"]
     assert r["weight_spread"] < 0.5 and r["diversity"] < 0.8           # seeds vary far less than fonts

@@ -193,6 +193,25 @@ def style_consistency(drawn_weight: np.ndarray, drawn_slant: np.ndarray,
             "slant_sd": drawn_sd, "slant_sd_real": real_sd, "slant_sd_ratio": drawn_sd / real_sd}
 
 
+def real_font_ranges(real: np.ndarray, n: int, draws: int = 200, seed: int = 0) -> dict:
+    """What n *real* fonts picked at random score on diversity and the spreads: 5th, 50th and 95th percentiles.
+
+    With n = 12 seeds a standard deviation is itself uncertain (about 20 %), so a ratio of 0.8 can be
+    a real-looking sample or a narrow one; this range says which. ``real`` [n_fonts, n_letters, 28, 28].
+    """
+    rng = np.random.default_rng(seed)
+    flat = [_flat(blur(real[:, i])) for i in range(real.shape[1])]
+    fonts_l1 = np.mean([pdist(f, "cityblock").mean() / f.shape[1] for f in flat])
+    weight, shear = stroke_weight(real), slant(real)
+    out: dict[str, list[float]] = {"diversity": [], "weight_spread": [], "slant_spread": []}
+    for _ in range(draws):
+        pick = rng.choice(len(real), size=min(n, len(real)), replace=False)
+        out["diversity"].append(np.mean([pdist(f[pick], "cityblock").mean() / f.shape[1] for f in flat]) / fonts_l1)
+        out["weight_spread"].append(spread_ratio(weight[pick], weight))
+        out["slant_spread"].append(spread_ratio(shear[pick], shear))
+    return {k: [float(q) for q in np.percentile(v, [5, 50, 95])] for k, v in out.items()}
+
+
 # ----------------------------------------------------------------------------- legibility, Frechet distance
 
 

@@ -31,6 +31,7 @@ from edgegen.training.letters import style_metrics as sm  # noqa: E402
 
 SEED_OFFSET = 1  # styles come from seeds 1..n, as `fontgen word ... --seed 1/2/3` would draw them
 MAX_FEW_SHOT_FIGURE_FONTS = 8
+MANY_SEEDS = 64  # diversity and spreads also over this many seeds (0: not), beside the issue's 12
 DISTINCT_FEW_SHOT_FONTS = 12  # few-shot retrieval is scored among this many mutually distinct val fonts
 INTERPOLATION_STEPS = 7
 
@@ -189,6 +190,7 @@ def measure_random_styles(drawn: np.ndarray, real_train: np.ndarray, real_val: n
         "weight_mean": float(np.nanmean(weight)), "weight_mean_real": float(np.nanmean(weight_real)),
         "consistency": sm.style_consistency(weight, slant, weight_real, slant_real),
         "cleanliness": sm.cleanliness(drawn, real),
+        "real_fonts_at_random": sm.real_font_ranges(real, n),
         "frechet": sm.frechet_distance(judge.features(flat), real_features),
         "frechet_val_fonts_same_n": sm.frechet_distance(judge.features(same_n.reshape(-1, sm.CROP_SIZE, sm.CROP_SIZE)),
                                                    real_features),
@@ -405,6 +407,13 @@ def results_markdown(results: dict) -> str:
               f"{r['pairwise_l1_real']:.4f} between {r['n_real_fonts']} real fonts)",
               f"- stroke-weight spread {r['weight_spread']:.3f}, slant spread {r['slant_spread']:.3f} "
               f"(mean weight {r['weight_mean']:.2f} px, real {r['weight_mean_real']:.2f} px)",
+              f"- {r['n_styles']} real fonts picked at random score (5th / 50th / 95th percentile): "
+              + "; ".join(f"{k.replace('_', ' ')} " + " / ".join(f"{q:.2f}" for q in v)
+                          for k, v in r["real_fonts_at_random"].items()),
+              *([f"- over {results['many_seeds']['n_styles']} seeds: diversity "
+                 f"{results['many_seeds']['diversity']:.3f}, stroke-weight spread "
+                 f"{results['many_seeds']['weight_spread']:.3f}, slant spread "
+                 f"{results['many_seeds']['slant_spread']:.3f}"] if results.get("many_seeds") else []),
               f"- consistency across A-Z: weight CV {k['weight_cv']:.3f} (real {k['weight_cv_real']:.3f}), "
               f"slant SD {k['slant_sd']:.3f} (real {k['slant_sd_real']:.3f})",
               f"- cleanliness: mid-gray edge share {c['mid_gray_share']:.3f} (real {c['mid_gray_share_real']:.3f}), "
@@ -431,10 +440,21 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def many_seed_spreads(drawer: Drawer, real: np.ndarray, seeds: int) -> dict:
+    """Diversity and spreads over ``seeds`` seeds (a tighter estimate than 12: the spread of 12 real fonts
+    picked at random ranges 0.6-1.5 of all fonts')."""
+    _, drawn = draw_seed_styles(drawer, seeds)
+    crops = sm.crop_glyphs(drawn)
+    return {"n_styles": seeds, "diversity": sm.diversity(crops, real)["diversity"],
+            "weight_spread": sm.spread_ratio(sm.stroke_weight(crops), sm.stroke_weight(real)),
+            "slant_spread": sm.spread_ratio(sm.slant(crops), sm.slant(real))}
+
+
 def write_style_report(drawer: Drawer, font_set, judge, out_dir: str | Path, seeds: int = 12,
                        example_letters: str = DEFAULT_LIKE_LETTERS, name: str = "style model",
-                       figures: bool = True) -> dict:
-    """Measure ``drawer`` (random styles from ``seeds`` seeds; few-shot on the val fonts if it can encode)
+                       figures: bool = True, many_seeds: int = MANY_SEEDS) -> dict:
+    """Measure ``drawer`` (random styles from ``seeds`` seeds, spreads also from ``many_seeds``; few-shot on the
+    val fonts if it can encode)
     against ``font_set`` (glyphs at the drawer's canvas) with ``judge``; write OUT_DIR/results.json,
     results.md and figures. Returns the results."""
     start = time.time()
@@ -451,6 +471,8 @@ def write_style_report(drawer: Drawer, font_set, judge, out_dir: str | Path, see
                "judge": judge_summary(judge, font_set, real),
                "random_styles": measure_random_styles(drawn_crops, real[_split(font_set, "train")],
                                                       real[_split(font_set, "val")], judge)}
+    if many_seeds:
+        results["many_seeds"] = many_seed_spreads(drawer, real[reference], many_seeds)
     few_shot = None
     try:
         few_shot, few_drawn, nearest = measure_few_shot(drawer, font_set, real, judge, example_letters)
