@@ -84,13 +84,18 @@ def _output(out: Path):
 def main() -> None:
     """Draw capital letters A-Z in learned font styles (28x28, onnxruntime only).
 
+    A seed draws a style; --like reads one from a font file or letter images.
+
     \b
     Examples:
       fontgen render --letter Q --out q.png
       fontgen render --letter Q --seed 7 --scale 8 --out q_big.png
       fontgen word HELLO --seed 3 --scale 4 --out hello.png
+      fontgen word HELLO --like MyFont.ttf --like-letters HAMBURG --scale 4 --out hello_like.png
+      fontgen render --letter Q --like A=a.png --like B=b.png --out q_like.png
       fontgen alphabet --seed 3 --out alphabet.png
       fontgen interpolate --from O --to Q --steps 8 --out o_to_q.png
+      fontgen interpolate --from-style 1 --to-style MyFont.ttf --text QUARTZ --out morph.png
       fontgen sample --n 1000 --model letters_vanilla --out samples.npy
       fontgen font --seed 3 --out edgegen3.otf --specimen edgegen3.png
       fontgen models
@@ -351,7 +356,8 @@ def models(models_dir: Path | None) -> None:
         if isinstance(spec, ModelError):
             click.echo(f"  {name:32s} UNUSABLE: {spec}")
             continue
-        keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy")
+        keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy",
+                "few_shot_retrieval", "prior_diversity")
         metrics = ", ".join(f"{k} {spec.metrics[k]:.3g}" for k in keys
                             if isinstance(spec.metrics.get(k), (int, float)))
         mark = " (default)" if name == default else ""

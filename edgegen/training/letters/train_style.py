@@ -12,6 +12,9 @@ from that style, and the losses are:
              drawn from styles sampled from the running prior (mean and covariance of the encoded
              styles): recon alone draws the average of the plausible edges (blur), and nothing else
              would teach the generator to draw clean letters from a *random* style;
+    contrast InfoNCE between the styles of two disjoint letter sets of each font (its examples and
+             its targets): the encoder must tell the fonts of a batch apart from the first steps,
+             instead of waiting for the generator to make use of a style it has not learned to read;
     seeking  (optional) two prior styles should draw glyphs as far apart as the styles are.
 
 The epoch loop, checkpoints and resume are the shared ones (training.loop.fit); an "epoch" is
@@ -101,7 +104,9 @@ class StyleTrainer:
         """Example glyphs, letters and mask [B, k, ...] and target letters and glyphs [B * T, ...]."""
         c, b, size = self.config, self.config.fonts_per_batch, self.config.image_size
         k, t = c.max_examples, min(c.targets_per_font, N_LETTERS - c.max_examples)
-        fonts = torch.randint(0, len(self.train), (b,), generator=self.noise)
+        # distinct fonts per step: the contrastive term treats every other row as another font
+        fonts = torch.randperm(len(self.train), generator=self.noise)[:b]
+        b = len(fonts)
         order = torch.argsort(torch.rand(b, N_LETTERS, generator=self.noise), dim=1)
         example_letters, target_letters = order[:, :k], order[:, k:k + t]
         counts = torch.randint(c.min_examples, k + 1, (b, 1), generator=self.noise)
@@ -147,6 +152,20 @@ class StyleTrainer:
             prior_drawn = self.model.generator(prior_onehot, prior_styles)
         recon = F.binary_cross_entropy_with_logits(drawn_logits, targets)
         row = {"recon": recon.item(), "l1": F.l1_loss(drawn.detach(), targets).item()}
+        contrast = None
+        if c.contrast_weight > 0:
+            # a second view of each font: its target letters (none among the examples), as the encoder sees them
+            b = len(styles)
+            view = self.model.encoder(targets.reshape(b, t, *targets.shape[-2:]),
+                                      target_onehot.reshape(b, t, -1), torch.ones(b, t))
+            # centred on the batch first: the codes share a large common offset, and cosines of raw codes were all
+            # ~1 (the term sat at chance, log(batch), for 300 steps)
+            centre = torch.cat([styles, view]).mean(0, keepdim=True)
+            a, v = F.normalize(styles - centre, dim=1), F.normalize(view - centre, dim=1)
+            logits = a @ v.T / c.contrast_temperature
+            labels = torch.arange(b)
+            contrast = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+            row["contrast"] = contrast.item()
         if c.adv_weight > 0:
             fakes = torch.cat([drawn, prior_drawn]) if n_prior else drawn
             fake_onehot = torch.cat([target_onehot, prior_onehot]) if n_prior else target_onehot
@@ -159,6 +178,8 @@ class StyleTrainer:
             row.update(loss_d=loss_d.item(), d_real=real_logit.mean().item(), d_fake=fake_logit.mean().item())
             check_finite("discriminator loss", row["loss_d"], LOSS_LIMIT)
         loss = c.recon_weight * recon
+        if contrast is not None:
+            loss = loss + c.contrast_weight * contrast
         if c.adv_weight > 0:
             self.discriminator.requires_grad_(False)
             adv = -self.discriminator(torch.cat([drawn, prior_drawn]) if n_prior else drawn,
