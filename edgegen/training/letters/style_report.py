@@ -162,7 +162,7 @@ def judge_summary(judge, font_set, real: np.ndarray) -> dict:
     metrics = judge.checkpoint.get("metrics", {})
     return {"val_accuracy": float(np.mean(per_font)) if len(val) else None,
             "n_judge_fonts": metrics.get("n_judge_fonts"), "n_val_fonts": int(len(val)),
-            "epoch": metrics.get("epoch", judge.checkpoint.get("epoch")),
+            "epochs_trained": judge.checkpoint.get("epoch"), "train_seconds": judge.checkpoint.get("train_seconds"),
             "worst_val_fonts": {font_set.names[val[i]]: per_font[i] for i in worst}}
 
 
@@ -395,7 +395,9 @@ def results_markdown(results: dict) -> str:
              f"Judge: trained on {results['judge']['n_judge_fonts']} judge fonts only, "
              f"reads the {results['judge']['n_val_fonts']} val fonts' real glyphs with accuracy "
              f"{_fmt(results['judge']['val_accuracy'])} (worst: "
-             + ", ".join(f"{k} {v:.2f}" for k, v in results["judge"]["worst_val_fonts"].items()) + ").", "",
+             + ", ".join(f"{k} {v:.2f}" for k, v in results["judge"]["worst_val_fonts"].items()) + "; "
+             + f"{results['judge']['epochs_trained']} epochs, {(results['judge']['train_seconds'] or 0) / 60:.1f} min "
+             "of training; the best epoch on the val fonts is kept).", "",
              "All metrics on 28x28 crops (each glyph cut to its ink, longer side 20 px, centred).", "",
              "| check | value | threshold | source | pass |", "|---|---|---|---|---|"]
     lines += [f"| {a['check']} | {a['value']:.3f} | {a['op']} {a['threshold']} | {a['source']} | "
