@@ -98,3 +98,13 @@ def test_a_canvas_that_does_not_match_the_fonts_is_refused(fonts, judge, tmp_pat
 def test_the_command_names_a_missing_model_in_one_line(tmp_path):
     result = CliRunner().invoke(sr.style_report_command, ["--model", "no_such_model", "--runs", str(tmp_path)])
     assert result.exit_code != 0 and result.output.startswith("Error: ") and len(result.output.splitlines()) == 1
+
+
+def test_a_judge_is_not_reused_for_other_fonts(fonts, judge, tmp_path_factory):
+    from edgegen.training.checkpoint import CheckpointError
+    other = sr.RenderedFonts(fonts.glyphs, fonts.names, fonts.families, fonts.paths,
+                             ["judge" if s == "val" else "val" if s == "judge" else s for s in fonts.split])
+    run_dir = next(tmp_path_factory.getbasetemp().glob("judge*"))
+    with pytest.raises(CheckpointError, match="fonts"):
+        train_judge(other, TINY_JUDGE, run_dir, log=lambda *_: None)
+    assert train_judge(fonts, TINY_JUDGE, run_dir, log=lambda *_: None).val_accuracy == judge.val_accuracy

@@ -10,8 +10,9 @@ uses, and its penultimate layer gives the features of the Frechet distance.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,8 @@ class JudgeConfig:
     max_shift_px: float = 2.0       # uniform +- in both axes
     blur_prob: float = 0.3          # share of samples softened by a 3x3 Gaussian (sigma ~0.8 px)
     stroke_prob: float = 0.5        # share of samples made bolder or lighter by a grey-level 3x3 dilation/erosion
+    fonts: str = ""                 # digest of the judge and val fonts (set by train_judge): a run folder's judge
+                                    # is reused only for the fonts it learned, else a CheckpointError says so
 
 
 class JudgeNet(nn.Module):
@@ -140,6 +143,16 @@ def split_of(font_set, name: str) -> np.ndarray:
     return np.flatnonzero(np.asarray(font_set.split) == name)
 
 
+def fonts_digest(font_set) -> str:
+    """A short digest of the judge and val fonts (names, canvas and pixels): what a judge checkpoint belongs to."""
+    digest = hashlib.sha256()
+    for split in ("judge", "val"):
+        for index in split_of(font_set, split):
+            digest.update(f"{split}:{font_set.names[index]}|".encode())
+        digest.update(np.ascontiguousarray(font_set.glyphs[split_of(font_set, split)], np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def train_judge(font_set, config: JudgeConfig, run_dir: str | Path, log=print) -> Judge:
     """Train on the ``judge`` fonts of ``font_set`` (glyphs [n_fonts, 26, S, S]) into RUN_DIR (resumable);
     keeps the epoch reading the ``val`` fonts' real glyphs best. Raises ValueError without fonts in both."""
@@ -147,6 +160,7 @@ def train_judge(font_set, config: JudgeConfig, run_dir: str | Path, log=print) -
     if len(judge_fonts) == 0 or len(val_fonts) == 0:
         raise ValueError(f"the judge needs fonts in the 'judge' and 'val' splits; got {len(judge_fonts)} and "
                          f"{len(val_fonts)}")
+    config = replace(config, fonts=fonts_digest(font_set))
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     x = torch.as_tensor(crop_glyphs(font_set.glyphs[judge_fonts])).reshape(-1, 1, CROP_SIZE, CROP_SIZE)
