@@ -2,7 +2,7 @@
 
 Looks for
     RUNS/letters/<variant>/checkpoint.pt      -> letters_<variant>   (every GAN variant)
-    RUNS/letters/style*/checkpoint.pt         -> letters_<variant> + letters_<variant>_encoder (style models)
+    RUNS/letters/<style variant>/checkpoint.pt -> letters_<variant> + letters_<variant>_encoder (style models)
     RUNS/letters/classifier/checkpoint.pt     -> letter_classifier
     RUNS/drums/vae/checkpoint.pt              -> drum_encoder, drum_prior_low, drum_decoder
     RUNS/drums/style_classifier/checkpoint.pt -> drum_style_classifier
@@ -21,9 +21,12 @@ from edgegen.runtime.onnx_model import sha256_file
 def find_checkpoints(runs: Path) -> dict[str, list[Path]]:
     """Checkpoints by family; a missing family is an empty list."""
     letters = runs / "letters"
+    from edgegen.training.letters.gan import VARIANTS as GAN_VARIANTS
+    from edgegen.training.letters.style_model import VARIANTS as STYLE_VARIANTS
+
     found = sorted(letters.glob("*/checkpoint.pt")) if letters.is_dir() else []
-    is_style = lambda p: p.parent.name.startswith("style")  # noqa: E731  (training.letters.style_model.VARIANTS)
-    gans = [p for p in found if p.parent.name != "classifier" and not is_style(p)]
+    is_style = lambda p: p.parent.name in STYLE_VARIANTS  # noqa: E731
+    gans = [p for p in found if p.parent.name in GAN_VARIANTS]  # not the classifier, the style model, the judge
     pick = lambda p: [p] if p.is_file() else []  # noqa: E731
     return {
         "letter_generator": gans,

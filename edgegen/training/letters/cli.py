@@ -292,9 +292,9 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only, fonts_dir, with_styl
     if with_style:
         t_style = time.time()
         result = run_style("style", fonts_dir, runs, quick, default_threads())
-        style_minutes = (time.time() - t_style) / 60
         click.echo(f"style: trained in {result['train_seconds'] / 60:.1f} min")
         run_style_report(runs, fonts_dir, reports, quick, "style")
+        style_minutes = (time.time() - t_style) / 60
     if failures:
         raise click.ClickException("variants failed: " + "; ".join(failures))
     click.echo(f"letters: all done in {(time.time() - start) / 60:.1f} min "
