@@ -63,7 +63,7 @@ class StyleConfig:
     fonts_per_batch: int = 16         # fonts per step (each: k examples and targets_per_font targets)
     targets_per_font: int = 4         # letters drawn per font per step, none among its examples
     steps_per_epoch: int = 100        # an "epoch" is this many steps (~190 training fonts: one pass is 12 steps)
-    epochs: int = 18
+    epochs: int = 40
     lr_g: float = 3e-4                # Adam, encoder + generator
     lr_d: float = 3e-4                # Adam, discriminator
     beta1: float = 0.5
@@ -159,6 +159,9 @@ class StyleGenerator(nn.Module):
         self.refine = nn.Conv2d(c // 4, c // 4, 3, 1, 1)                    # [c/4, S, S]
         self.refine_film = nn.Linear(style_dim, c // 2)
         self.out = nn.Conv2d(c // 4, 1, 3, 1, 1)                            # [1, S, S]
+        # output temperature: the drawn glyph is sigmoid(temperature * logits). 1 in training; set after it on the
+        # val fonts (train_style.calibrate_temperature) to undo the soft edges that cross-entropy leaves
+        self.register_buffer("temperature", torch.ones(()))
 
     def logits(self, letter: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid ink [n, 1, S, S] (training scores these with cross-entropy)."""
@@ -169,7 +172,7 @@ class StyleGenerator(nn.Module):
         return self.out(x)
 
     def forward(self, letter: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(letter, style))
+        return torch.sigmoid(self.temperature * self.logits(letter, style))
 
 
 class LetterDiscriminator(nn.Module):
@@ -204,6 +207,12 @@ class StyleModel(nn.Module):
         self.generator = StyleGenerator(config.image_size, config.style_dim, config.gen_channels)
         self.register_buffer("prior_mean", torch.zeros(config.style_dim))
         self.register_buffer("prior_cov", torch.eye(config.style_dim))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Weights saved before the output temperature existed load with temperature 1 (what they were trained at)."""
+        if "generator.temperature" not in state_dict:
+            state_dict = {**state_dict, "generator.temperature": torch.ones(())}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def prior_cholesky(self) -> torch.Tensor:
         d = self.prior_cov.shape[0]

@@ -19,8 +19,10 @@ from that style, and the losses are:
 
 The epoch loop, checkpoints and resume are the shared ones (training.loop.fit); an "epoch" is
 ``steps_per_epoch`` steps. The exported weights are an exponential moving average of the
-encoder and generator; after training, the prior is refitted exactly: the styles of all
-training fonts, each encoded from all its 26 letters.
+encoder and generator; after every epoch the prior is refitted exactly: the styles of all
+training fonts, each encoded from all its 26 letters. After the last epoch the output
+temperature is calibrated on the val fonts (:func:`calibrate_temperature`): cross-entropy
+leaves edges softer than real anti-aliasing, and a temperature above 1 sharpens them.
 """
 from __future__ import annotations
 
@@ -33,9 +35,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, LETTERS, N_LETTERS
+from edgegen.training import distributed
+from edgegen.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, without_weights
 from edgegen.training.common import check_finite, progress
 from edgegen.training.letters.fonts import FontSet
-from edgegen.training.letters.style_model import (KIND, LetterDiscriminator, StyleConfig, StyleModel, onehot)
+from edgegen.training.letters.style_model import (KIND, LetterDiscriminator, StyleConfig, StyleModel, build_model,
+                                                  onehot)
 from edgegen.training.loop import Trainable, fit
 
 EMA_DECAY = 0.995  # half-life ~140 steps: smooths the adversarial jitter, follows a 3,000-step run
@@ -327,6 +332,28 @@ def evaluate_style_model(model: StyleModel, train: torch.Tensor, val: torch.Tens
     return metrics
 
 
+TEMPERATURES = (1.0, 1.25, 1.5, 1.75, 2.0)
+MIN_PROXY_LEGIBILITY = 0.97  # of random styles, by the nearest-training-glyph reader
+MAX_RETRIEVAL_LOSS = 0.02
+
+
+@torch.no_grad()
+def calibrate_temperature(model: StyleModel, train: torch.Tensor, val: torch.Tensor) -> dict:
+    """Set ``model.generator.temperature`` to the one of TEMPERATURES whose glyphs have the share of mid-gray
+    edge pixels nearest to real glyphs', among those that keep random styles legible (>= MIN_PROXY_LEGIBILITY)
+    and few-shot retrieval on the val fonts within MAX_RETRIEVAL_LOSS of temperature 1. Returns the measurements."""
+    measured = {}
+    for t in TEMPERATURES:
+        model.generator.temperature.fill_(t)
+        measured[t] = evaluate_style_model(model, train, val)
+    base = measured[1.0].get("few_shot_retrieval", 0.0)
+    allowed = [t for t, m in measured.items() if t == 1.0 or (
+        m["prior_legibility"] >= MIN_PROXY_LEGIBILITY and m.get("few_shot_retrieval", 0.0) >= base - MAX_RETRIEVAL_LOSS)]
+    chosen = min(allowed, key=lambda t: abs(measured[t]["mid_gray_ratio"] - 1.0))
+    model.generator.temperature.fill_(chosen)
+    return {"chosen": chosen, "grid": {str(t): m for t, m in measured.items()}}
+
+
 def save_sheet(images: torch.Tensor, path: Path, scale: int = 2) -> None:
     """Rows of glyphs [R, C, S, S] as one PNG (ink black on white)."""
     r, c, s = images.shape[0], images.shape[1], images.shape[-1]
@@ -360,4 +387,27 @@ def train_style(variant: str, config: StyleConfig, font_set: FontSet, run_dir: s
     trainable = Trainable(KIND, variant, config, trainer.modules(),
                           {"opt_g": trainer.opt_g, "opt_d": trainer.opt_d}, train_epoch, evaluate,
                           generators={"noise": trainer.noise})
-    return fit(trainable, run_dir, log)
+    done = fit(trainable, run_dir, log)
+    if distributed.current().is_main and "calibration" not in done:
+        done = _calibrate(run_dir, trainer, log)
+    return done
+
+
+def _calibrate(run_dir: Path, trainer: StyleTrainer, log) -> dict:
+    """After the last epoch: the EMA model's output temperature (see calibrate_temperature), written into the
+    checkpoint (both weight sets) with the measurements; the checkpoint's metrics become the calibrated model's."""
+    path = run_dir / CHECKPOINT_FILE
+    checkpoint = load_checkpoint(path, KIND)
+    model = build_model(checkpoint["config"])
+    model.load_state_dict(checkpoint["modules"]["ema_model"])
+    model.eval()
+    calibration = calibrate_temperature(model, trainer.train, trainer.val)
+    for name in ("ema_model", "model"):
+        checkpoint["modules"][name]["generator.temperature"] = torch.tensor(float(calibration["chosen"]))
+    checkpoint["calibration"] = calibration
+    checkpoint["metrics"] = {**calibration["grid"][str(calibration["chosen"])],
+                             "output_temperature": calibration["chosen"]}
+    save_checkpoint(checkpoint, path)
+    log(f"output temperature {calibration['chosen']}: mid_gray_ratio "
+        f"{checkpoint['metrics']['mid_gray_ratio']:.3f} (1.0: {calibration['grid']['1.0']['mid_gray_ratio']:.3f})")
+    return without_weights(checkpoint)
