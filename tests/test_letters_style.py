@@ -129,11 +129,14 @@ def test_training_lowers_the_reconstruction_loss_and_resumes(quick_fonts, tmp_pa
     assert {"few_shot_retrieval", "nearest_font_retrieval", "prior_diversity", "mid_gray_ratio",
             "output_temperature"} <= set(done["metrics"])
     # the output temperature is one of the grid's, chosen on the val fonts, and stored with the weights
-    assert done["calibration"]["chosen"] in (1.0, 1.25, 1.5, 1.75, 2.0) and len(done["calibration"]["grid"]) == 5
+    assert done["calibration"]["chosen"] in (1.0, 1.25, 1.5, 1.75, 2.0)
+    assert len(done["calibration"]["temperature"]["grid"]) == 5
+    assert done["metrics"]["prior_scale"] in (1.0, 0.85, 0.7)
     longer = train_style("style", replace(config, epochs=3), quick_fonts, run, log=lambda *_: None)
     assert longer["epoch"] == 3 and len(json.loads((run / "log.json").read_text())) == 3
     model, meta = load_style_model(run / "checkpoint.pt")
     assert float(model.generator.temperature) == meta["calibration"]["chosen"]
+    assert float(model.prior_scale) == meta["metrics"]["prior_scale"]
     # the prior is the styles of the training fonts, each from all 26 letters (refitted after every epoch)
     assert not torch.allclose(model.prior_cov, torch.eye(config.style_dim))
     assert torch.linalg.eigvalsh(model.prior_cov).min() > -1e-5

@@ -207,16 +207,21 @@ class StyleModel(nn.Module):
         self.generator = StyleGenerator(config.image_size, config.style_dim, config.gen_channels)
         self.register_buffer("prior_mean", torch.zeros(config.style_dim))
         self.register_buffer("prior_cov", torch.eye(config.style_dim))
+        # seeds draw from the fitted Gaussian with its spread scaled by this (<= 1: fewer styles between fonts,
+        # where glyphs are least legible); set after training like the output temperature
+        self.register_buffer("prior_scale", torch.ones(()))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Weights saved before the output temperature existed load with temperature 1 (what they were trained at)."""
-        if "generator.temperature" not in state_dict:
-            state_dict = {**state_dict, "generator.temperature": torch.ones(())}
+        for key in ("generator.temperature", "prior_scale"):
+            if key not in state_dict:
+                state_dict = {**state_dict, key: torch.ones(())}
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def prior_cholesky(self) -> torch.Tensor:
+        """L with L @ L.T the covariance seeds draw from: the fitted one, scaled by prior_scale**2."""
         d = self.prior_cov.shape[0]
-        return torch.linalg.cholesky(self.prior_cov + 1e-5 * torch.eye(d))
+        return self.prior_scale * torch.linalg.cholesky(self.prior_cov + 1e-5 * torch.eye(d))
 
 
 def build_model(config: dict | StyleConfig) -> StyleModel:

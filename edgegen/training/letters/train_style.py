@@ -335,6 +335,9 @@ def evaluate_style_model(model: StyleModel, train: torch.Tensor, val: torch.Tens
 TEMPERATURES = (1.0, 1.25, 1.5, 1.75, 2.0)
 MIN_PROXY_LEGIBILITY = 0.97  # of random styles, by the nearest-training-glyph reader
 MAX_RETRIEVAL_LOSS = 0.02
+PRIOR_SCALES = (1.0, 0.85, 0.7)
+MIN_PRIOR_LEGIBILITY = 0.995  # random styles read by the nearest-training-glyph reader, for the prior's spread
+CALIBRATION_VERSION = 2  # 1: temperature only; 2: and the prior's spread
 
 
 @torch.no_grad()
@@ -351,6 +354,23 @@ def calibrate_temperature(model: StyleModel, train: torch.Tensor, val: torch.Ten
         m["prior_legibility"] >= MIN_PROXY_LEGIBILITY and m.get("few_shot_retrieval", 0.0) >= base - MAX_RETRIEVAL_LOSS)]
     chosen = min(allowed, key=lambda t: abs(measured[t]["mid_gray_ratio"] - 1.0))
     model.generator.temperature.fill_(chosen)
+    return {"chosen": chosen, "grid": {str(t): m for t, m in measured.items()}}
+
+
+@torch.no_grad()
+def calibrate_prior_scale(model: StyleModel, train: torch.Tensor, val: torch.Tensor) -> dict:
+    """Set ``model.prior_scale`` to the largest of PRIOR_SCALES whose random styles are read as their letter
+    (nearest training glyph) at least MIN_PRIOR_LEGIBILITY of the time: the fitted Gaussian also covers the
+    space between fonts, where a few glyphs come out illegible. Returns the measurements."""
+    measured = {}
+    chosen = PRIOR_SCALES[-1]
+    for scale in PRIOR_SCALES:
+        model.prior_scale.fill_(scale)
+        measured[scale] = evaluate_style_model(model, train, val)
+        if measured[scale]["prior_legibility"] >= MIN_PRIOR_LEGIBILITY:
+            chosen = scale
+            break
+    model.prior_scale.fill_(chosen)
     return {"chosen": chosen, "grid": {str(t): m for t, m in measured.items()}}
 
 
@@ -388,7 +408,7 @@ def train_style(variant: str, config: StyleConfig, font_set: FontSet, run_dir: s
                           {"opt_g": trainer.opt_g, "opt_d": trainer.opt_d}, train_epoch, evaluate,
                           generators={"noise": trainer.noise})
     done = fit(trainable, run_dir, log)
-    if distributed.current().is_main and "calibration" not in done:
+    if distributed.current().is_main and done.get("calibration", {}).get("version") != CALIBRATION_VERSION:
         done = _calibrate(run_dir, trainer, log)
     return done
 
@@ -401,13 +421,19 @@ def _calibrate(run_dir: Path, trainer: StyleTrainer, log) -> dict:
     model = build_model(checkpoint["config"])
     model.load_state_dict(checkpoint["modules"]["ema_model"])
     model.eval()
+    model.prior_scale.fill_(1.0)
     calibration = calibrate_temperature(model, trainer.train, trainer.val)
+    prior = calibrate_prior_scale(model, trainer.train, trainer.val)
     for name in ("ema_model", "model"):
         checkpoint["modules"][name]["generator.temperature"] = torch.tensor(float(calibration["chosen"]))
-    checkpoint["calibration"] = calibration
-    checkpoint["metrics"] = {**calibration["grid"][str(calibration["chosen"])],
-                             "output_temperature": calibration["chosen"]}
+        checkpoint["modules"][name]["prior_scale"] = torch.tensor(float(prior["chosen"]))
+    checkpoint["calibration"] = {"version": CALIBRATION_VERSION, "temperature": calibration, "prior_scale": prior,
+                                 "chosen": calibration["chosen"]}
+    checkpoint["metrics"] = {**prior["grid"][str(prior["chosen"])], "output_temperature": calibration["chosen"],
+                             "prior_scale": prior["chosen"]}
     save_checkpoint(checkpoint, path)
     log(f"output temperature {calibration['chosen']}: mid_gray_ratio "
-        f"{checkpoint['metrics']['mid_gray_ratio']:.3f} (1.0: {calibration['grid']['1.0']['mid_gray_ratio']:.3f})")
+        f"{calibration['grid'][str(calibration['chosen'])]['mid_gray_ratio']:.3f} "
+        f"(1.0: {calibration['grid']['1.0']['mid_gray_ratio']:.3f}); prior scale {prior['chosen']}: "
+        f"random styles' legibility {checkpoint['metrics']['prior_legibility']:.3f}")
     return without_weights(checkpoint)
