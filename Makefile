@@ -28,7 +28,20 @@ TORCHRUN   := $(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC)
 
 export EDGEGEN_THREADS := $(THREADS)
 
-.PHONY: install data train train-letters train-drums train-ddp export web test bench report clean
+# Debian font packages the letter style model trains on (DESIGN 3.1; keep in step with
+# edgegen/training/letters/fonts.py ALLOWED_PACKAGES). Never the reserved ones (URW base35,
+# Liberation, Noto, TeX Gyre, Croscore): those are for evaluation only.
+FONT_PACKAGES := fonts-dejavu-extra fonts-freefont-ttf fonts-crosextra-carlito fonts-crosextra-caladea \
+	fonts-open-sans fonts-roboto fonts-lato fonts-cantarell fonts-ebgaramond fonts-linuxlibertine \
+	fonts-inconsolata fonts-comic-neue fonts-firacode fonts-league-spartan fonts-junicode fonts-cabin \
+	fonts-hack fonts-adf-accanthis fonts-adf-gillius fonts-adf-baskervald fonts-adf-universalis \
+	fonts-adf-verana fonts-adf-berenis fonts-adf-ikarius fonts-adf-libris fonts-adf-tribun \
+	fonts-adf-mekanus fonts-adf-romande fonts-beteckna fonts-breip fonts-dkg-handwriting \
+	fonts-humor-sans fonts-isabella fonts-jura fonts-oldstandard fonts-sil-gentium fonts-sil-charis \
+	fonts-sil-andika fonts-quicksand fonts-yanone-kaffeesatz fonts-go fonts-courier-prime \
+	fonts-averia-gwf fonts-kristi fonts-fantasque-sans fonts-blankenburg fonts-cmu fonts-lmodern
+
+.PHONY: install data fonts train train-letters train-drums train-ddp export web test bench report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -43,17 +56,28 @@ install: $(VENV)/.installed
 data: install
 	$(PY) -m edgegen.training.letters data --data $(DATA)/letters $(QUICKFLAG)
 
+# Installs the font packages that are missing (apt, as root); without root or apt it prints a
+# note and the style model trains on the fonts already present. QUICK=1 needs none of them.
+fonts:
+	@missing=""; for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "fonts: all $(words $(FONT_PACKAGES)) font packages installed"; \
+	elif [ "$(QUICK)" = "1" ]; then echo "fonts: QUICK=1 uses matplotlib's fonts only; not installing$$missing"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		avail=""; for p in $$missing; do apt-cache show $$p >/dev/null 2>&1 && avail="$$avail $$p" || echo "fonts: no package $$p here; skipped"; done; \
+		[ -z "$$avail" ] || apt-get install -y --no-install-recommends $$avail || echo "fonts: apt-get failed; continuing with the fonts present"; \
+	else echo "fonts: not root (or no apt-get): not installing$$missing; training uses the fonts present"; fi
+
 train: train-letters train-drums
 
-train-letters: install
-	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
+train-letters: install fonts
+	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
 
 train-drums: install
 	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
 
 # The default training under torchrun: NPROC processes on this machine, one model replica each.
-train-ddp: install
-	$(TORCHRUN) -m edgegen.training.letters all --data $(DATA)/letters --runs $(RUNS)/letters --reports $(REPORTS)/letters $(QUICKFLAG)
+train-ddp: install fonts
+	$(TORCHRUN) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters $(QUICKFLAG)
 	$(TORCHRUN) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
 
 export: install

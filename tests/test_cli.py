@@ -118,18 +118,18 @@ def test_corrupt_sidecar(models, out):
 
 
 def test_sha256_mismatch(models, out):
-    with open(models / "letters_conditional_stabilised.onnx", "ab") as handle:
+    with open(models / "letters_style.onnx", "ab") as handle:  # the default model
         handle.write(b"\0")
     assert_clean_error(run(fontgen, ["render", "--letter", "A", "--out", out / "x.png"]),
-                       "sha256 mismatch", "letters_conditional_stabilised.onnx", folder=out)
+                       "sha256 mismatch", "letters_style.onnx", folder=out)
 
 
 def test_corrupt_model(models, out):
     from edgegen.runtime.onnx_model import sha256_file
 
-    path = models / "letters_conditional_stabilised.onnx"
+    path = models / "letters_style.onnx"  # the default model
     path.write_bytes(b"\x08\x07garbage")
-    sidecar = models / "letters_conditional_stabilised.onnx.json"
+    sidecar = models / "letters_style.onnx.json"
     data = json.loads(sidecar.read_text())
     data["onnx_sha256"] = sha256_file(path)
     sidecar.write_text(json.dumps(data))

@@ -20,13 +20,14 @@ from edgegen.runtime.onnx_model import FORMAT_VERSION, OnnxModel, sha256_file
 
 EXPECTED = {
     "letters_conditional_stabilised", "letters_vanilla", "letters_infogan_balanced", "letter_classifier",
-    "drum_encoder", "drum_prior_low", "drum_decoder", "drum_style_classifier",
+    "drum_encoder", "drum_prior_low", "drum_decoder", "drum_style_classifier", "letters_style", "letters_style_encoder",
 }
 
 
 def specs_by_name(runs):
     specs = [graphs.letter_generator(runs / "letters" / v / "checkpoint.pt")
              for v in LETTER_VARIANTS]
+    specs.extend(graphs.letter_style(runs / "letters" / "style" / "checkpoint.pt"))
     specs.append(graphs.letter_classifier(runs / "letters" / "classifier" / "checkpoint.pt"))
     specs.extend(graphs.drum_vae(runs / "drums" / "vae" / "checkpoint.pt"))
     specs.append(graphs.drum_style_classifier(runs / "drums" / "style_classifier" / "checkpoint.pt"))

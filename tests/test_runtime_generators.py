@@ -11,14 +11,15 @@ from edgegen.runtime import drum_controls
 from edgegen.runtime.drum_generator import DrumGenerator, UnknownStyleError
 from edgegen.runtime.drum_render import grid_text, piano_roll
 from edgegen.runtime.font_generator import (
-    DEFAULT_LETTER_MODEL, FontGenerator, UnknownLetterError, default_letter_model, save_png, tile, to_pixels,
+    DEFAULT_LETTER_MODEL, FALLBACK_LETTER_MODEL, FontGenerator, StyleFontGenerator, UnknownLetterError,
+    default_letter_model, open_letter_model, save_png, tile, to_pixels,
 )
 from edgegen.runtime.onnx_model import ModelError
 
 
 @pytest.fixture(scope="module")
 def fonts():
-    return FontGenerator(models_dir=exported_models()[1])
+    return FontGenerator(FALLBACK_LETTER_MODEL, exported_models()[1])
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,18 @@ def drums():
 # ----------------------------------------------------------------------------- letters
 
 
-def test_default_model_is_the_conditional_one(fonts):
-    assert default_letter_model(exported_models()[1]) == DEFAULT_LETTER_MODEL
-    assert fonts.name == DEFAULT_LETTER_MODEL and fonts.conditional
+def test_default_model_is_the_style_model_and_the_conditional_gan_without_it(fonts, tmp_path):
+    models = exported_models()[1]
+    assert default_letter_model(models) == DEFAULT_LETTER_MODEL == "letters_style"
+    assert isinstance(open_letter_model(None, models), StyleFontGenerator)
+    assert isinstance(open_letter_model(FALLBACK_LETTER_MODEL, models), FontGenerator)
+    assert fonts.name == FALLBACK_LETTER_MODEL and fonts.conditional
+    import shutil
+    without = tmp_path / "models"
+    shutil.copytree(models, without)
+    for path in without.glob(f"{DEFAULT_LETTER_MODEL}.onnx*"):
+        path.unlink()
+    assert default_letter_model(without) == FALLBACK_LETTER_MODEL
 
 
 def test_render_is_repeatable_per_seed_and_varies_across_seeds(fonts):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgegen.models import MODELS_DIR
-from edgegen.runtime.font_generator import CLASSIFIER_MODEL, FontGenerator, LetterClassifier
+from edgegen.runtime.font_generator import CLASSIFIER_MODEL, LetterClassifier, open_letter_model
 
 SEEDS = range(10)
 
@@ -15,7 +15,7 @@ SEEDS = range(10)
 @pytest.mark.skipif(not (MODELS_DIR / f"{CLASSIFIER_MODEL}.onnx").is_file(),
                     reason="edgegen/models holds no exported models (`make export` writes them)")
 def test_rendered_letters_are_recognisable():
-    generator = FontGenerator(models_dir=MODELS_DIR)
+    generator = open_letter_model(None, MODELS_DIR)
     classifier = LetterClassifier(MODELS_DIR)
     images = np.stack([generator.render(letter, seed) for letter in string.ascii_uppercase for seed in SEEDS])
     requested = [letter for letter in string.ascii_uppercase for _ in SEEDS]

@@ -24,12 +24,13 @@ def _perturb_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> N
 
 
 def make_runs(root: Path, seed: int = 0) -> Path:
-    """Write RUNS-style checkpoints under ``root``: the letter GANs of LETTER_VARIANTS, the classifier, the drum VAE and
-    the style classifier. Returns ``root``."""
+    """Write RUNS-style checkpoints under ``root``: the letter GANs of LETTER_VARIANTS, the letter style model (as
+    variant "style", exported as letters_style: the default), the classifier, the drum VAE and the style
+    classifier. Returns ``root``."""
     from edgegen.training.drums import style_classifier
     from edgegen.training.drums import vae as drum_vae
     from edgegen.training.letters import classifier as letter_classifier
-    from edgegen.training.letters import gan
+    from edgegen.training.letters import gan, style_model
     from edgegen.training.checkpoint import save_checkpoint
     from edgegen.training.common import set_threads
 
@@ -48,6 +49,16 @@ def make_runs(root: Path, seed: int = 0) -> Path:
         save_checkpoint({"kind": gan.KIND, "variant": variant, "config": asdict(config), "epoch": 1,
                          "modules": {"generator": generator.state_dict()},
                          "metrics": {"coverage": 0.5}}, root / "letters" / variant / "checkpoint.pt")
+    style_config = style_model.VARIANTS["style_tiny"]
+    style = style_model.StyleModel(style_config)
+    with torch.no_grad():  # as for the GANs: outputs away from 0.5; a prior that is not N(0, I)
+        style.generator.out.weight.mul_(20.0)
+        style.prior_mean.normal_(0.0, 0.5, generator=noise)
+        factor = torch.randn(style_config.style_dim, style_config.style_dim, generator=noise) * 0.3
+        style.prior_cov.copy_(factor @ factor.T + 0.1 * torch.eye(style_config.style_dim))
+    save_checkpoint({"kind": style_model.KIND, "variant": "style", "config": asdict(style_config), "epoch": 1,
+                     "modules": {"model": style.state_dict()}, "metrics": {"few_shot_retrieval": 0.5}},
+                    root / "letters" / "style" / "checkpoint.pt")
     config = letter_classifier.ClassifierConfig(channels1=4, channels2=4, hidden=8)
     classifier = letter_classifier.build_classifier(config)
     save_checkpoint({"kind": letter_classifier.KIND, "variant": "classifier", "config": asdict(config),

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from edgegen.cli.errors import FriendlyGroup
-from edgegen.cli.options import (IMAGE_OUT, LETTER_MODEL, MODELS, STYLE_SEED, InputFile, LetterParam, image_options,
-                                 out_option, seed_option)
+from edgegen.cli.options import (IMAGE_OUT, LETTER_MODEL, LIKE, LIKE_LETTERS, MODELS, STYLE_SEED, InputFile,
+                                 LetterParam, image_options, like_options, out_option, seed_option)
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, LETTERS
 
 
@@ -20,9 +20,57 @@ MAX_PNG_SAMPLES = 10_000  # a 100 x 100 grid, 2800 x 2800 pixels; 1,000,000 woul
 
 
 def _generator(model: str | None, models_dir: Path | None):
-    from edgegen.runtime.font_generator import FontGenerator
+    from edgegen.runtime.font_generator import open_letter_model
 
-    return FontGenerator(model, models_dir)
+    return open_letter_model(model, models_dir)
+
+
+def _check_like(likes: tuple[str, ...]) -> None:
+    """Parse every --like item before any model loads (a bad letter in A=a.png fails here)."""
+    from edgegen.runtime.style_examples import parse_like
+
+    for item in likes:
+        parse_like(item)
+
+
+def _seed_given() -> bool:
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE
+
+
+def _encoded_style(generator, likes: tuple[str, ...], like_letters: str):
+    """The style the encoder reads from the --like examples: (style [d], words for the message)."""
+    from edgegen.runtime.font_generator import StyleFontGenerator
+    from edgegen.runtime.style_examples import gather_examples
+
+    if not isinstance(generator, StyleFontGenerator):
+        raise click.UsageError(f"--like needs a letter style model; {generator.name} has no style encoder "
+                               f"(leave out --model to use the default)")
+    examples = gather_examples(list(likes), like_letters, generator.size)
+    _check_examples_readable(generator, examples)
+    return generator.encode(examples.glyphs, examples.letters), f"like {examples.source}"
+
+
+def _check_examples_readable(generator, examples) -> None:
+    """Font examples must look like their letters (the bundled letter classifier, when present, reads them)."""
+    from edgegen.runtime.font_generator import LetterClassifier
+    from edgegen.runtime.onnx_model import ModelError
+    from edgegen.runtime.style_examples import check_readable
+
+    try:
+        classifier = LetterClassifier(generator.model.path.parent)
+    except ModelError:
+        return
+    check_readable(examples, classifier)
+
+
+def _style(generator, seed: int, likes: tuple[str, ...], like_letters: str):
+    """(style or None for the seed's, words for the message) from --seed or --like."""
+    if not likes:
+        return None, f"seed {seed}"
+    if _seed_given():
+        raise click.UsageError("--seed and --like both choose the style: give one of them")
+    return _encoded_style(generator, likes, like_letters)
 
 
 def _output(out: Path):
@@ -36,13 +84,18 @@ def _output(out: Path):
 def main() -> None:
     """Draw capital letters A-Z in learned font styles (28x28, onnxruntime only).
 
+    A seed draws a style; --like reads one from a font file or letter images.
+
     \b
     Examples:
       fontgen render --letter Q --out q.png
       fontgen render --letter Q --seed 7 --scale 8 --out q_big.png
       fontgen word HELLO --seed 3 --scale 4 --out hello.png
+      fontgen word HELLO --like MyFont.ttf --like-letters HAMBURG --scale 4 --out hello_like.png
+      fontgen render --letter Q --like A=a.png --like B=b.png --out q_like.png
       fontgen alphabet --seed 3 --out alphabet.png
       fontgen interpolate --from O --to Q --steps 8 --out o_to_q.png
+      fontgen interpolate --from-style 1 --to-style MyFont.ttf --text QUARTZ --out morph.png
       fontgen sample --n 1000 --model letters_vanilla --out samples.npy
       fontgen font --seed 3 --out edgegen3.otf --specimen edgegen3.png
       fontgen models
@@ -51,83 +104,129 @@ def main() -> None:
 
 @main.command()
 @click.option("--letter", "-l", type=LetterParam(), required=True, help="The letter to draw, A-Z.")
+@like_options
 @image_options
-def render(letter: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
-           out: Path) -> None:
-    """Draw one letter as a PNG.
+def render(letter: str, likes: tuple[str, ...], like_letters: str, seed: int, model: str | None,
+           models_dir: Path | None, scale: int, invert: bool, out: Path) -> None:
+    """Draw one letter as a PNG, in a seed's style or in the style of a font or example images.
 
     \b
-    Example:
+    Examples:
       fontgen render --letter Q --seed 7 --scale 8 --out q.png
+      fontgen render --letter Q --like DejaVuSerif.ttf --like-letters HAMBURG --out q.png
+      fontgen render --letter Q --like A=a.png --like B=b.png --out q.png
     """
     from edgegen.runtime.font_generator import save_png
 
+    _check_like(likes)
     with _output(out):
         generator = _generator(model, models_dir)
-        save_png(generator.render(letter, seed), out, scale, invert)
-    click.echo(f"wrote {out} ({letter}, seed {seed}, {generator.name})")
+        style, source = _style(generator, seed, likes, like_letters)
+        save_png(generator.render(letter, seed, style), out, scale, invert)
+    click.echo(f"wrote {out} ({letter}, {source}, {generator.name})")
 
 
 @main.command()
 @click.argument("text")
+@like_options
 @image_options
-def word(text: str, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
-         out: Path) -> None:
+def word(text: str, likes: tuple[str, ...], like_letters: str, seed: int, model: str | None,
+         models_dir: Path | None, scale: int, invert: bool, out: Path) -> None:
     """Draw TEXT (letters A-Z and spaces) in one consistent style.
 
     \b
-    Example:
+    Examples:
       fontgen word "EDGE GEN" --seed 3 --scale 4 --out edgegen.png
+      fontgen word QUARTZ --like DejaVuSerif.ttf --scale 4 --out quartz.png
     """
     from edgegen.runtime.font_generator import letter_index, save_png, tile
 
     for ch in text:
         if ch != " ":
             letter_index(ch)  # fail on a bad character before loading the model
+    _check_like(likes)
     with _output(out):
         generator = _generator(model, models_dir)
-        save_png(tile(generator.word(text, seed), gap=0), out, scale, invert)
-    click.echo(f"wrote {out} ({text!r}, seed {seed}, {generator.name})")
+        style, source = _style(generator, seed, likes, like_letters)
+        save_png(tile(generator.word(text, seed, style), gap=0), out, scale, invert)
+    click.echo(f"wrote {out} ({text!r}, {source}, {generator.name})")
 
 
 @main.command()
 @click.option("--columns", type=click.IntRange(1, 26), default=13, show_default=True, help="Letters per row.")
+@like_options
 @image_options
-def alphabet(columns: int, seed: int, model: str | None, models_dir: Path | None, scale: int, invert: bool,
-             out: Path) -> None:
+def alphabet(columns: int, likes: tuple[str, ...], like_letters: str, seed: int, model: str | None,
+             models_dir: Path | None, scale: int, invert: bool, out: Path) -> None:
     """Draw A-Z in one style as a PNG grid.
 
     \b
-    Example:
+    Examples:
       fontgen alphabet --seed 3 --scale 4 --out alphabet.png
+      fontgen alphabet --like DejaVuSerif.ttf --like-letters HAMBURG --out serif_az.png
     """
     from edgegen.runtime.font_generator import save_png, tile
 
+    _check_like(likes)
     with _output(out):
         generator = _generator(model, models_dir)
-        save_png(tile(generator.alphabet(seed), columns), out, scale, invert)
-    click.echo(f"wrote {out} (A-Z, seed {seed}, {generator.name})")
+        style, source = _style(generator, seed, likes, like_letters)
+        save_png(tile(generator.alphabet(seed, style), columns), out, scale, invert)
+    click.echo(f"wrote {out} (A-Z, {source}, {generator.name})")
+
+
+def _style_end(generator, value: str, like_letters: str):
+    """A --from-style/--to-style value: a seed (digits) or a font file (or LETTER=image) -> (style [d], words)."""
+    if value.isdigit():
+        return generator.style(int(value))[0], f"seed {value}"  # out of range: portable_random's ValueError
+    return _encoded_style(generator, (value,), like_letters)
 
 
 @main.command()
-@click.option("--from", "letter_a", type=LetterParam(), required=True, help="Start letter.")
-@click.option("--to", "letter_b", type=LetterParam(), required=True, help="End letter.")
-@click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Images in the strip.")
+@click.option("--from", "letter_a", type=LetterParam(), default=None, help="Start letter (a letter morph).")
+@click.option("--to", "letter_b", type=LetterParam(), default=None, help="End letter (a letter morph).")
+@click.option("--from-style", default=None, metavar="SEED|FONT",
+              help="Start style (a style morph): a seed, or a font file read by the style encoder.")
+@click.option("--to-style", default=None, metavar="SEED|FONT", help="End style (a style morph).")
+@click.option("--text", default="HAMBURGEFONTS", show_default=True,
+              help="What a style morph draws: one row per step.")
+@LIKE_LETTERS
+@click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Images (or rows) in the morph.")
 @image_options
-def interpolate(letter_a: str, letter_b: str, steps: int, seed: int, model: str | None, models_dir: Path | None,
-                scale: int, invert: bool, out: Path) -> None:
-    """Morph one letter into another in one style (the letter label is blended), as a PNG strip.
+def interpolate(letter_a: str | None, letter_b: str | None, from_style: str | None, to_style: str | None, text: str,
+                like_letters: str, steps: int, seed: int, model: str | None, models_dir: Path | None, scale: int,
+                invert: bool, out: Path) -> None:
+    """Morph one letter into another in one style (--from/--to), or one style into another (--from-style/
+    --to-style: seeds or fonts, with the letter style model), as a PNG.
 
     \b
-    Example:
+    Examples:
       fontgen interpolate --from O --to Q --steps 8 --scale 4 --out o_to_q.png
+      fontgen interpolate --from-style 1 --to-style 2 --text QUARTZ --out seeds.png
+      fontgen interpolate --from-style DejaVuSans.ttf --to-style cmr10.ttf --out fonts.png
     """
-    from edgegen.runtime.font_generator import save_png, tile
+    from edgegen.runtime.font_generator import letter_index, save_png, tile
 
+    letters_given, styles_given = (letter_a, letter_b) != (None, None), (from_style, to_style) != (None, None)
+    if letters_given == styles_given or None in ((letter_a, letter_b) if letters_given else (from_style, to_style)):
+        raise click.UsageError("give --from and --to (two letters) or --from-style and --to-style (two styles)")
+    if styles_given:
+        for ch in text:
+            if ch != " ":
+                letter_index(ch)
+        _check_like(tuple(v for v in (from_style, to_style) if not v.isdigit()))
     with _output(out):
         generator = _generator(model, models_dir)
-        save_png(tile(generator.interpolate(letter_a, letter_b, steps, seed)), out, scale, invert)
-    click.echo(f"wrote {out} ({letter_a} -> {letter_b}, {steps} steps, seed {seed}, {generator.name})")
+        if letters_given:
+            save_png(tile(generator.interpolate(letter_a, letter_b, steps, seed)), out, scale, invert)
+            click.echo(f"wrote {out} ({letter_a} -> {letter_b}, {steps} steps, seed {seed}, {generator.name})")
+            return
+        if not hasattr(generator, "interpolate_styles"):
+            raise click.UsageError(f"a style morph needs a letter style model; {generator.name} is not one")
+        (a, source_a), (b, source_b) = (_style_end(generator, v, like_letters) for v in (from_style, to_style))
+        rows = generator.interpolate_styles(a, b, text, steps)
+        save_png(tile(rows.reshape(-1, *rows.shape[2:]), columns=len(text), gap=0), out, scale, invert)
+    click.echo(f"wrote {out} ({text!r}: {source_a} -> {source_b}, {steps} steps, {generator.name})")
 
 
 @main.command()
@@ -180,20 +279,12 @@ def _font_builder():
     return font_builder
 
 
-def _like_letters(ctx, param, value: str) -> str:
-    letters = "".join(dict.fromkeys(value.replace(" ", "").upper()))
-    if not letters or any(c not in LETTERS for c in letters):
-        raise click.BadParameter(f"{value!r} must be letters A-Z", ctx, param)
-    return letters
-
-
 @main.command()
 @seed_option(None, "Style seed: one z for all 26 letters [default: 0 when --like is not given].")
 @click.option("--like", type=InputFile(), default=None, metavar="FONT.ttf",
-              help="Pick the style nearest to this font's letters (searched among sampled styles; "
-                   "there is no style encoder yet). Excludes --seed.")
-@click.option("--like-letters", default=DEFAULT_LIKE_LETTERS, show_default=True, callback=_like_letters,
-              help="Letters compared with --like (those the font lacks are skipped).")
+              help="The style of this font's letters (read by the style encoder; with a GAN --model, the "
+                   "nearest of 256 sampled styles). Excludes --seed.")
+@LIKE_LETTERS
 @click.option("--name", default=None, help='Family name [default: "Edgegen Seed N" or "Edgegen Like FONT"].')
 @LETTER_MODEL
 @MODELS
@@ -265,7 +356,8 @@ def models(models_dir: Path | None) -> None:
         if isinstance(spec, ModelError):
             click.echo(f"  {name:32s} UNUSABLE: {spec}")
             continue
-        keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy")
+        keys = ("label_accuracy", "coverage", "val_accuracy", "style_control_accuracy", "test_balanced_accuracy",
+                "few_shot_retrieval", "prior_diversity")
         metrics = ", ".join(f"{k} {spec.metrics[k]:.3g}" for k in keys
                             if isinstance(spec.metrics.get(k), (int, float)))
         mark = " (default)" if name == default else ""

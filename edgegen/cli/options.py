@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from edgegen.runtime.drum_spec import STYLES
+from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, LETTERS
 from edgegen.runtime.portable_random import PortableRandom
 
 # ----------------------------------------------------------------------------- parameter types
@@ -97,10 +98,31 @@ def out_option(help: str, required: bool = True):
 IMAGE_OUT = out_option("Output file (written atomically: complete or not at all).")
 STYLE_SEED = seed_option(0, "Style seed: the same seed gives the same style (one z) for every letter.")
 LETTER_MODEL = click.option("--model", default=None, metavar="NAME",
-                            help="Letter model name (see `fontgen models`); default: the bundled conditional model.")
+                            help="Letter model name (see `fontgen models`); default: the bundled letter style model.")
 SCALE = click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Enlarge by this factor (nearest neighbour: crisp pixels).")
 INVERT = click.option("--invert", is_flag=True, help="White ink on black instead of black ink on white.")
+
+
+def _like_letters(ctx, param, value: str) -> str:
+    letters = "".join(dict.fromkeys(value.replace(" ", "").upper()))
+    if not letters or any(c not in LETTERS for c in letters):
+        raise click.BadParameter(f"{value!r} must be letters A-Z", ctx, param)
+    return letters
+
+
+LIKE = click.option("--like", "likes", multiple=True, metavar="FONT.ttf|L=IMAGE",
+                    help="Draw in the style of examples (repeatable): a font file (its --like-letters), or one "
+                         "letter's image as L=IMAGE (any size; dark ink on light or the reverse). Excludes --seed.")
+LIKE_LETTERS = click.option("--like-letters", default=DEFAULT_LIKE_LETTERS, show_default=True, callback=_like_letters,
+                            help="The letters of a --like font used as examples (those it lacks are skipped).")
+
+
+def like_options(command):
+    """--like and --like-letters: a style read by the letter style model's encoder from example glyphs."""
+    for option in (LIKE_LETTERS, LIKE):
+        command = option(command)
+    return command
 
 
 def image_options(command):

@@ -2,6 +2,7 @@
 
 Looks for
     RUNS/letters/<variant>/checkpoint.pt      -> letters_<variant>   (every GAN variant)
+    RUNS/letters/<style variant>/checkpoint.pt -> letters_<variant> + letters_<variant>_encoder (style models)
     RUNS/letters/classifier/checkpoint.pt     -> letter_classifier
     RUNS/drums/vae/checkpoint.pt              -> drum_encoder, drum_prior_low, drum_decoder
     RUNS/drums/style_classifier/checkpoint.pt -> drum_style_classifier
@@ -20,12 +21,16 @@ from edgegen.runtime.onnx_model import sha256_file
 def find_checkpoints(runs: Path) -> dict[str, list[Path]]:
     """Checkpoints by family; a missing family is an empty list."""
     letters = runs / "letters"
-    gans = sorted(
-        p for p in letters.glob("*/checkpoint.pt") if p.parent.name != "classifier"
-    ) if letters.is_dir() else []
+    from edgegen.training.letters.gan import VARIANTS as GAN_VARIANTS
+    from edgegen.training.letters.style_model import VARIANTS as STYLE_VARIANTS
+
+    found = sorted(letters.glob("*/checkpoint.pt")) if letters.is_dir() else []
+    is_style = lambda p: p.parent.name in STYLE_VARIANTS  # noqa: E731
+    gans = [p for p in found if p.parent.name in GAN_VARIANTS]  # not the classifier, the style model, the judge
     pick = lambda p: [p] if p.is_file() else []  # noqa: E731
     return {
         "letter_generator": gans,
+        "letter_style": [p for p in found if is_style(p)],
         "letter_classifier": pick(letters / "classifier" / "checkpoint.pt"),
         "drum_vae": pick(runs / "drums" / "vae" / "checkpoint.pt"),
         "drum_style_classifier": pick(runs / "drums" / "style_classifier" / "checkpoint.pt"),
@@ -75,6 +80,7 @@ def export_all(runs: Path, out: Path, quick: bool, study_int8: bool, tolerance: 
 
     builders = {
         "letter_generator": lambda p: [graphs.letter_generator(p)],
+        "letter_style": graphs.letter_style,
         "letter_classifier": lambda p: [graphs.letter_classifier(p)],
         "drum_vae": graphs.drum_vae,
         "drum_style_classifier": lambda p: [graphs.drum_style_classifier(p)],
@@ -86,7 +92,7 @@ def export_all(runs: Path, out: Path, quick: bool, study_int8: bool, tolerance: 
                 built = builders[family](path)
             except Exception as error:  # a checkpoint from other code: say which file, not a traceback
                 raise click.ClickException(f"cannot load {path}: {type(error).__name__}: {error}") from None
-            group = sha256_file(path) if family == "drum_vae" else ""
+            group = sha256_file(path) if family in ("drum_vae", "letter_style") else ""
             specs.extend((spec, group) for spec in built)
 
     exported = []

@@ -80,6 +80,57 @@ def letter_generator(checkpoint: Path) -> GraphSpec:
     )
 
 
+def letter_style(checkpoint: Path) -> list[GraphSpec]:
+    """The style model as two graphs sharing one sidecar group: ``letters_<variant>`` (the generator:
+    onehot [N, 26] + style [N, d] -> image [N, 1, S, S]) and ``letters_<variant>_encoder`` (glyphs
+    [N, 26, S, S] + letters [N, 26, 26] one-hot + mask [N, 26] -> style [N, d]; up to 26 examples, the
+    unused slots masked out). The prior (mean and Cholesky factor of the covariance) is in both sidecars."""
+    from edgegen.training.letters.style_model import EncoderGraph, GeneratorGraph, load_style_model
+
+    model, meta = load_style_model(checkpoint)
+    d, size, n = model.config.style_dim, model.config.image_size, len(LETTERS)
+    prior_mean = model.prior_mean.numpy().astype(float)
+    prior_chol = model.prior_cholesky().numpy().astype(float)
+
+    def drawn(letters: np.ndarray, styles: np.ndarray) -> np.ndarray:
+        """The torch generator's thresholded glyphs: the one fixed yardstick for both graphs."""
+        with torch.no_grad():
+            return (model.generator(torch.from_numpy(letters), torch.from_numpy(styles)) > 0.5).numpy()
+
+    def styles_of(rng: np.random.Generator, batch: int) -> np.ndarray:
+        return (prior_mean + _normal(rng, batch, d) @ prior_chol.T).astype(np.float32)
+
+    def encoder_inputs(batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        glyphs = (rng.random((batch, n, size, size)) ** 3).astype(np.float32)  # mostly background, some ink
+        letters = np.stack([np.eye(n, dtype=np.float32)[rng.permutation(n)] for _ in range(batch)])
+        counts = rng.integers(1, n + 1, batch)
+        mask = (np.arange(n)[None, :] < counts[:, None]).astype(np.float32)
+        return {"glyphs": glyphs, "letters": letters, "mask": mask}
+
+    common = {
+        **_common(meta, checkpoint),
+        "latent": {"style_dim": d, "image_size": size, "examples": n},
+        "classes": list(LETTERS),
+        "style_prior_mean": prior_mean.tolist(),
+        "style_prior_cholesky": prior_chol.tolist(),
+    }
+    name = f"letters_{meta['variant']}"
+    generator = GraphSpec(
+        name=name, kind="letter_style_generator", module=GeneratorGraph(model).eval(),
+        inputs={"onehot": ["batch", n], "style": ["batch", d]}, outputs={"image": ["batch", 1, size, size]},
+        make_inputs=lambda batch, rng: {"onehot": _onehot(rng, batch, n), "style": styles_of(rng, batch)},
+        downstream=lambda feed, out: out[0] > 0.5, sidecar=common,
+    )
+    encoder = GraphSpec(
+        name=f"{name}_encoder", kind="letter_style_encoder", module=EncoderGraph(model).eval(),
+        inputs={"glyphs": ["batch", n, size, size], "letters": ["batch", n, n], "mask": ["batch", n]},
+        outputs={"style": ["batch", d]}, make_inputs=encoder_inputs,
+        downstream=lambda feed, out: drawn(np.eye(n, dtype=np.float32)[np.arange(len(out[0])) % n], out[0]),
+        sidecar=common,
+    )
+    return [generator, encoder]
+
+
 def letter_classifier(checkpoint: Path) -> GraphSpec:
     """The letter CNN: image [N, 1, 28, 28] -> logits [N, 26]; downstream = predicted letter."""
     from edgegen.training.letters.classifier import load_classifier

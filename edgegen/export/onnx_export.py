@@ -45,7 +45,7 @@ class GraphSpec:
     """Everything needed to export one graph and describe it in its sidecar."""
 
     name: str  # file stem and model name, e.g. "letters_conditional"
-    kind: str  # letter_generator, letter_classifier, drum_encoder, drum_prior_low, drum_decoder, drum_style_classifier
+    kind: str  # letter_generator, letter_style_generator, letter_style_encoder, letter_classifier, drum_encoder, drum_prior_low, drum_decoder, drum_style_classifier
     module: torch.nn.Module  # forward(*inputs in input order) -> tensor or tuple of tensors
     inputs: dict[str, list[int | str]]  # input name -> shape with "batch" first
     outputs: dict[str, list[int | str]]  # output name -> shape with "batch" first

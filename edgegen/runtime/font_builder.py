@@ -1,6 +1,7 @@
-"""Installable fonts from one style of the letter GAN: A-Z traced to outlines, built with fontTools.
+"""Installable fonts from one style of a letter model: A-Z traced to outlines, built with fontTools.
 
-A style is one latent z (a seed's, or the sampled z nearest to a user's font).
+A style is one vector: a seed's (drawn from the style model's prior, or a GAN's z), or a
+user's font's (read by the style model's encoder; for a GAN, the sampled z nearest to it).
 Each 28x28 glyph is enlarged (bicubic), thresholded and traced by potrace (the
 pure-Python port ``potracer``: no compiler, ~0.5 s for 26 glyphs at 8x) into
 cubic curves, placed on a baseline at the glyph's bottom and scaled so its ink
@@ -37,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from edgegen import __version__
 from edgegen.runtime import portable_random
-from edgegen.runtime.font_generator import FontGenerator, LetterClassifier, letter_index
+from edgegen.runtime.font_generator import LetterClassifier, LetterDrawer, StyleFontGenerator, letter_index
 from edgegen.runtime.glyphs import POINT_SIZE, letters_of_font
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, IMAGE_SIZE, LETTERS
 from edgegen.runtime.onnx_model import ModelError
@@ -77,7 +78,7 @@ class Style:
 # ----------------------------------------------------------------------------- styles
 
 
-def seed_style(generator: FontGenerator, seed: int) -> Style:
+def seed_style(generator: LetterDrawer, seed: int) -> Style:
     return Style(generator.style(seed), f"style seed {seed}")
 
 
@@ -120,7 +121,7 @@ def _letters_in_font(path: Path, letters: str) -> str:
     return present
 
 
-def _check_letters_readable(generator: FontGenerator, path: Path, letters: str, images: np.ndarray) -> None:
+def _check_letters_readable(generator: LetterDrawer, path: Path, letters: str, images: np.ndarray) -> None:
     """Refuse a font whose cmap claims letters its glyphs do not draw (symbol fonts such as cmex10):
     the letter classifier beside the generator must read at least half of them (skipped if absent)."""
     try:
@@ -134,11 +135,12 @@ def _check_letters_readable(generator: FontGenerator, path: Path, letters: str, 
                               f"{correct} of {letters} (a symbol font?)")
 
 
-def like_style(generator: FontGenerator, path: str | os.PathLike, letters: str = DEFAULT_LIKE_LETTERS,
+def like_style(generator: LetterDrawer, path: str | os.PathLike, letters: str = DEFAULT_LIKE_LETTERS,
                candidates: int = LIKE_CANDIDATES) -> Style:
-    """The sampled style whose letters look most like the font's (mean L1 after a Gaussian blur).
+    """The style of the font's letters: read by the style encoder of a letter style model; for a GAN, the
+    sampled style whose letters look most like the font's (mean L1 after a Gaussian blur).
 
-    A search, not an encoder: ``candidates`` styles from a fixed generator, each
+    For a GAN it is a search: ``candidates`` styles from a fixed generator, each
     drawing the example letters the font has; the nearest one wins.
     """
     path = Path(path)
@@ -148,6 +150,11 @@ def like_style(generator: FontGenerator, path: str | os.PathLike, letters: str =
     present = _letters_in_font(path, letters)
     examples = render_font_letters(path, present)
     _check_letters_readable(generator, path, present, examples)
+    if isinstance(generator, StyleFontGenerator):
+        glyphs = examples if generator.size == IMAGE_SIZE else letters_of_font(
+            ImageFont.truetype(str(path), POINT_SIZE), present, generator.size)
+        style = generator.encode(glyphs, [letter_index(c) for c in present])
+        return Style(style[None], f"style of {path.name} read from {present} by the style encoder")
     target = _gaussian_blur(examples, LIKE_BLUR_SIGMA)
     z = portable_random.rng(LIKE_SEED).standard_normal((candidates, generator.z_dim)).astype(np.float32)
     indices = [letter_index(c) for c in present]
@@ -337,7 +344,7 @@ def build_font(images: np.ndarray, family: str, source: str, truetype: bool) -> 
     return out.getvalue()
 
 
-def make_font(generator: FontGenerator, style: Style, family: str, truetype: bool) -> bytes:
+def make_font(generator: LetterDrawer, style: Style, family: str, truetype: bool) -> bytes:
     """Draw A-Z in ``style`` and build the font's bytes."""
     z = np.repeat(style.z, len(LETTERS), axis=0)
     images = generator.generate(z, list(range(len(LETTERS))))

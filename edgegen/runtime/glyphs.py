@@ -27,29 +27,30 @@ def draw_glyph(font: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> Imag
 
 
 def fit_glyph(glyph: Image.Image, scale: float = 1.0, rotation: float = 0.0,
-              shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+              shift: tuple[float, float] = (0.0, 0.0), size: int = IMAGE_SIZE) -> np.ndarray:
     """Crop to the ink, rotate, fit the longer side to GLYPH_BOX*scale pixels, centre (plus shift) in 28x28.
 
+    Another ``size`` scales the box with it (GLYPH_BOX * size / 28), so glyphs keep the same margins.
     A glyph with no ink gives a blank image.
     """
     if rotation:
         glyph = glyph.rotate(rotation, resample=Image.BILINEAR, expand=True, fillcolor=0)
     bbox = glyph.getbbox()
     if bbox is None:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        return np.zeros((size, size), np.float32)
     glyph = glyph.crop(bbox)
     w, h = glyph.size
-    factor = GLYPH_BOX * scale / max(w, h)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = glyph.resize(size, resample=Image.LANCZOS)
-    out = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 0)
+    factor = GLYPH_BOX * size / IMAGE_SIZE * scale / max(w, h)
+    fitted = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = glyph.resize(fitted, resample=Image.LANCZOS)
+    out = Image.new("L", (size, size), 0)
     # paste at a sub-pixel-free integer offset; the shift is rounded to whole pixels after centring
-    x0 = round((IMAGE_SIZE - size[0]) / 2 + shift[0])
-    y0 = round((IMAGE_SIZE - size[1]) / 2 + shift[1])
+    x0 = round((size - fitted[0]) / 2 + shift[0])
+    y0 = round((size - fitted[1]) / 2 + shift[1])
     out.paste(small, (x0, y0))
     return np.asarray(out, dtype=np.float32) / 255.0
 
 
-def letters_of_font(font: ImageFont.FreeTypeFont, letters: str) -> np.ndarray:
-    """Each of ``letters`` drawn with ``font`` (loaded at POINT_SIZE), undistorted: [len, 28, 28]."""
-    return np.stack([fit_glyph(draw_glyph(font, letter)) for letter in letters])
+def letters_of_font(font: ImageFont.FreeTypeFont, letters: str, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Each of ``letters`` drawn with ``font`` (loaded at POINT_SIZE), undistorted: [len, size, size]."""
+    return np.stack([fit_glyph(draw_glyph(font, letter), size=size) for letter in letters])

@@ -59,7 +59,16 @@ SIGNATURES: dict[str, tuple[dict[str, list], dict[str, list]]] = {
     "drum_prior_low": ({"z_high": [BATCH, "z_high"]}, {"mu_low": [BATCH, "z_low"], "logvar_low": [BATCH, "z_low"]}),
     "drum_decoder": ({"z_high": [BATCH, "z_high"], "z_low": [BATCH, "z_low"]}, {"logits": _GRID}),
     "drum_style_classifier": ({"grid": _GRID}, {"logits": [BATCH, "styles"]}),
+    # the letter style model: a generator (letter + style -> glyph) and an encoder (up to "examples" glyphs
+    # with their one-hot letters and a mask of the slots in use -> style); sizes from the sidecar's latent
+    "letter_style_generator": ({"onehot": [BATCH, N_LETTERS], "style": [BATCH, "style_dim"]},
+                               {"image": [BATCH, 1, "image_size", "image_size"]}),
+    "letter_style_encoder": ({"glyphs": [BATCH, "examples", "image_size", "image_size"],
+                              "letters": [BATCH, "examples", N_LETTERS], "mask": [BATCH, "examples"]},
+                             {"style": [BATCH, "style_dim"]}),
 }
+STYLE_KINDS = ("letter_style_generator", "letter_style_encoder")
+"""Kinds that carry the letter style prior (style_prior_mean, style_prior_cholesky)."""
 CONDITIONAL_INPUT = ("onehot", [BATCH, N_LETTERS])
 """The extra input of a conditional letter generator: which letter to draw."""
 
@@ -87,8 +96,8 @@ class ModelSpec:
     name: str
     """Model name, the file stem: ``letters_conditional``, ``drum_decoder``, ..."""
     kind: str
-    """What the graph does: letter_generator, letter_classifier, drum_encoder, drum_prior_low,
-    drum_decoder or drum_style_classifier."""
+    """What the graph does: letter_generator, letter_classifier, letter_style_generator,
+    letter_style_encoder, drum_encoder, drum_prior_low, drum_decoder or drum_style_classifier."""
     format_version: int
     """Sidecar layout version (see FORMAT_VERSION)."""
     edgegen_version: str
@@ -127,6 +136,11 @@ class ModelSpec:
     the runtime can refuse an encoder and decoder that come from different trainings."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else the exporter recorded (source checkpoint, epoch, quantisation notes)."""
+    style_prior_mean: list[float] = field(default_factory=list)
+    """Letter style models: mean of the Gaussian prior over styles, [style_dim]."""
+    style_prior_cholesky: list[list[float]] = field(default_factory=list)
+    """Letter style models: lower-triangular Cholesky factor L of the prior's covariance (L @ L.T),
+    [style_dim, style_dim]; a seed's style is mean + L @ z with z ~ N(0, I)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: Path) -> "ModelSpec":
@@ -169,6 +183,8 @@ class ModelSpec:
             parity=fields.get("parity", dict, {}),
             group=fields.get("group", str, ""),
             extra=fields.get("extra", dict, {}),
+            style_prior_mean=fields.vector("style_prior_mean", MAX_PRIOR_MEAN),
+            style_prior_cholesky=fields.matrix("style_prior_cholesky", MAX_PRIOR_MEAN),
         )
         if len(spec.onnx_sha256) != 64 or any(c not in "0123456789abcdef" for c in spec.onnx_sha256):
             fields.fail(f"field 'onnx_sha256' must be 64 hex digits, got {_short(spec.onnx_sha256)}")
@@ -199,6 +215,7 @@ class ModelSpec:
                     fields.fail(f"shape of {tensor.name} is {tensor.shape}, a {self.kind} with latent {self.latent}"
                                 f"{f' and {len(self.styles)} styles' if 'styles' in expected[tensor.name] else ''}"
                                 f" has {shape}")
+        self._check_style_prior(fields)
         if self.kind == "drum_decoder" or self.style_prior_mu or self.style_prior_logvar:
             z_high = self.latent.get("z_high")
             prior_shape = [len(self.styles), z_high]
@@ -206,6 +223,23 @@ class ModelSpec:
                 if not self.styles or z_high is None or [len(rows)] + sorted({len(r) for r in rows}) != prior_shape:
                     fields.fail(f"{name} must be [{len(self.styles)} styles, z_high {z_high}], "
                                 f"got {len(rows)} rows of {sorted({len(r) for r in rows})}")
+
+
+    def _check_style_prior(self, fields: "_Fields") -> None:
+        """A letter style model's prior is [style_dim] and a [style_dim, style_dim] lower-triangular factor with a
+        positive diagonal; other kinds have none."""
+        if self.kind not in STYLE_KINDS:
+            if self.style_prior_mean or self.style_prior_cholesky:
+                fields.fail(f"a {self.kind} has no letter style prior")
+            return
+        d = self.latent.get("style_dim", 0)
+        chol = self.style_prior_cholesky
+        if len(self.style_prior_mean) != d:
+            fields.fail(f"style_prior_mean must have style_dim {d} numbers, got {len(self.style_prior_mean)}")
+        if len(chol) != d or any(len(row) != d for row in chol):
+            fields.fail(f"style_prior_cholesky must be {d} x {d}, got {len(chol)} rows")
+        if any(chol[i][j] != 0.0 for i in range(d) for j in range(i + 1, d)) or any(chol[i][i] <= 0 for i in range(d)):
+            fields.fail("style_prior_cholesky must be lower-triangular with a positive diagonal")
 
 
 class _Fields:
@@ -243,6 +277,14 @@ class _Fields:
                           f"got {_short(entry)}")
             tensors.append(TensorSpec(entry["name"], list(entry["shape"]), entry["dtype"]))
         return tensors
+
+    def vector(self, key: str, bound: float) -> list[float]:
+        """A list of finite numbers within +-``bound`` (empty when absent)."""
+        values = self.get(key, list, [])
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= bound
+                   for x in values):
+            self.fail(f"{key} must be finite numbers within +-{bound:g}, got {_short(values)}")
+        return [float(x) for x in values]
 
     def matrix(self, key: str, bound: float) -> list[list[float]]:
         """A list of rows of finite numbers within +-``bound`` (empty when absent)."""

@@ -4,7 +4,7 @@ A checkpoint is a dict of plain data and tensors, so ``torch.load(weights_only=T
 reads it and nothing inside one can run code:
 
     format         FORMAT_VERSION
-    kind           what trained it: letter_classifier, letter_gan, drum_vae, drum_style_classifier
+    kind           what trained it: letter_classifier, letter_gan, letter_style, drum_vae, drum_style_classifier
     variant        the registry name of the recipe
     config         the recipe as a dict (``dataclasses.asdict``): rebuilds the model with no flags
     epoch          epochs completed
@@ -35,7 +35,7 @@ from edgegen.runtime.files import atomic_output
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
 REPORT_METRICS_FILE = "report_metrics.json"  # beside a checkpoint: test metrics a report measured, for the sidecar
-KINDS = ("letter_classifier", "letter_gan", "drum_vae", "drum_style_classifier")
+KINDS = ("letter_classifier", "letter_gan", "letter_style", "drum_vae", "drum_style_classifier")
 
 
 class CheckpointError(ValueError):

@@ -3,7 +3,10 @@
     data        render (or reuse) the cached letter dataset and its contact sheet
     classifier  train the letter classifier that measures coverage
     train       train one GAN variant (--variant NAME)
-    all         data -> classifier -> every variant -> figures -> results.json
+    fonts       render (or reuse) the many-font set of the style model (train / val / judge split)
+    style       train the letter style model (fontgen's default) on the font set
+    all         data -> classifier -> every variant -> figures -> results.json,
+                then fonts -> style model -> style report (reports/letters/style)
     report      figures and results.json from existing runs
 
 Training resumes what a run folder holds (same recipe: continue; more epochs: extend;
@@ -86,6 +89,42 @@ def run_variant(name: str, data_dir: str, fonts: tuple[str, ...], runs: str, qui
                              log=distributed.main_log(click.echo))
 
 
+def _load_font_set(fonts_dir: str, quick: bool, size: int, log=click.echo):
+    from edgegen.training.letters.fonts import load_font_set
+    with distributed.main_first():
+        return load_font_set(fonts_dir, size=size, quick=quick, log=distributed.main_log(log))
+
+
+def _style_config(variant: str, quick: bool):
+    from edgegen.training.letters.style_model import get_variant, quick_overrides
+    config = get_variant(variant)
+    return quick_overrides(config) if quick else config
+
+
+def run_style(variant: str, fonts_dir: str, runs: str, quick: bool, threads: int) -> dict:
+    """Train (or resume) one style variant into RUNS/<variant>/ (one process)."""
+    set_threads(threads)
+    from edgegen.training.letters.train_style import train_style
+    config = _style_config(variant, quick)
+    font_set = _load_font_set(fonts_dir, quick, config.image_size)
+    with one_line_errors():
+        return train_style(variant, config, font_set, Path(runs) / variant, log=click.echo)
+
+
+def run_style_report(runs: str, fonts_dir: str, reports: str, quick: bool, variant: str) -> dict:
+    """The style report (REPORTS/style) of the trained checkpoint, drawn through TorchStyleModel, the runtime's
+    style interface on torch (training never imports export; the exported graphs match it within 1e-5)."""
+    from edgegen.training.letters.judge import JudgeConfig, train_judge
+    from edgegen.training.letters.style_model import TorchStyleModel
+    from edgegen.training.letters.style_report import quick_judge_config, write_style_report
+    drawer = TorchStyleModel(Path(runs) / variant / "checkpoint.pt")
+    font_set = _load_font_set(fonts_dir, quick, drawer.size)
+    with one_line_errors():
+        judge = train_judge(font_set, quick_judge_config() if quick else JudgeConfig(), Path(runs) / "judge",
+                            log=click.echo)
+        return write_style_report(drawer, font_set, judge, Path(reports) / "style", name=f"letters_{variant}")
+
+
 data_option = click.option("--data", "data_dir", default="data/letters", show_default=True,
                            type=click.Path(file_okay=False), help="dataset cache folder")
 fonts_option = click.option("--fonts", multiple=True, type=click.Path(),
@@ -94,6 +133,8 @@ runs_option = click.option("--runs", default="runs/letters", show_default=True, 
                            help="folder for checkpoints: RUNS/<variant>/checkpoint.pt")
 reports_option = click.option("--reports", default="reports/letters", show_default=True,
                               type=click.Path(file_okay=False), help="folder for figures and results.json")
+fonts_dir_option = click.option("--fonts-data", "fonts_dir", default="data/fonts", show_default=True,
+                                type=click.Path(file_okay=False), help="font set cache folder (style model)")
 quick_option = click.option("--quick", is_flag=True, help="tiny data, 1 epoch per model: a smoke run")
 threads_option = click.option("--threads", default=None, type=click.IntRange(1, 64),
                               help="torch threads per process (default: EDGEGEN_THREADS or 1)")
@@ -157,6 +198,47 @@ def train(variant, data_dir, fonts, runs, quick, threads):
                    f" label_accuracy {m.get('label_accuracy')} in {result['train_seconds'] / 60:.1f} min")
 
 
+@cli.command()
+@fonts_dir_option
+@quick_option
+@click.option("--size", default=28, show_default=True, type=click.IntRange(16, 128), help="glyph canvas, pixels")
+def fonts(fonts_dir, quick, size):
+    """Render (or reuse) the font set of the style model: every allowed font, split by family."""
+    font_set = _load_font_set(fonts_dir, quick, size)
+    counts = ", ".join(f"{s} {len(font_set.indices(s))}" for s in ("train", "val", "judge"))
+    click.echo(f"fonts: {len(font_set.names)} fonts ({counts}) in {fonts_dir}")
+
+
+class StyleVariantName(click.ParamType):
+    name = "variant"
+
+    def convert(self, value, param, ctx):
+        from edgegen.training.letters.style_model import VARIANTS
+        if value not in VARIANTS:
+            self.fail(f"unknown style variant {value!r}; choose one of: {', '.join(VARIANTS)}", param, ctx)
+        return value
+
+
+@cli.command()
+@click.option("--variant", default="style", show_default=True, type=StyleVariantName(), help="a style variant")
+@fonts_dir_option
+@runs_option
+@reports_option
+@quick_option
+@threads_option
+@click.option("--report/--no-report", default=False, show_default=True,
+              help="also write its style report (REPORTS/style)")
+def style(variant, fonts_dir, runs, reports, quick, threads, report):
+    """Train (or resume) the letter style model into RUNS/<variant>/."""
+    result = run_style(variant, fonts_dir, runs, quick, threads or default_threads())
+    m = result["metrics"]
+    click.echo(f"{variant}: " + " ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float))
+               + f" in {result['train_seconds'] / 60:.1f} min")
+    if report:
+        run_style_report(runs, fonts_dir, reports, quick, variant)
+        click.echo(f"style report in {Path(reports) / 'style'}")
+
+
 def _longest_first(names: list[str]) -> list[str]:
     from edgegen.training.letters.gan import get_variant
 
@@ -175,8 +257,12 @@ def _longest_first(names: list[str]) -> list[str]:
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
               help="variants trained at once, each in its own 1-thread process (ignored under torchrun)")
 @click.option("--variants", "only", default=None, help="comma-separated subset of variants (default: all)")
-def all_(data_dir, fonts, runs, reports, quick, jobs, only):
-    """Data -> classifier -> every GAN variant -> figures -> REPORTS/results.json."""
+@fonts_dir_option
+@click.option("--style/--no-style", "with_style", default=True, show_default=True,
+              help="also train the letter style model and write its report (REPORTS/style)")
+def all_(data_dir, fonts, runs, reports, quick, jobs, only, fonts_dir, with_style):
+    """Data -> classifier -> every GAN variant -> figures -> REPORTS/results.json; then the style model
+    (RUNS/style) and its report (REPORTS/style)."""
     from edgegen.training.letters.gan import VARIANTS
     start = time.time()
     names = list(VARIANTS) if not only else [n.strip() for n in only.split(",")]
@@ -202,10 +288,18 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only):
     from edgegen.training.letters.report import write_report
     write_report(runs, reports, data_dir=data_dir, train_minutes_total=train_minutes,
                  all_minutes_total=(time.time() - start) / 60, jobs=jobs, processes=processes.world_size)
+    style_minutes = 0.0
+    if with_style:
+        t_style = time.time()
+        result = run_style("style", fonts_dir, runs, quick, default_threads())
+        click.echo(f"style: trained in {result['train_seconds'] / 60:.1f} min")
+        run_style_report(runs, fonts_dir, reports, quick, "style")
+        style_minutes = (time.time() - t_style) / 60
     if failures:
         raise click.ClickException("variants failed: " + "; ".join(failures))
     click.echo(f"letters: all done in {(time.time() - start) / 60:.1f} min "
-               f"(variants {train_minutes:.1f} min with {jobs} jobs x {processes.world_size} processes)")
+               f"(variants {train_minutes:.1f} min with {jobs} jobs x {processes.world_size} processes"
+               f"{f'; style model and report {style_minutes:.1f} min' if with_style else ''})")
 
 
 def _variants_in_processes(names, data_dir, fonts, runs, quick, jobs) -> list[str]:
