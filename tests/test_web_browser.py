@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgegen.runtime.drum_generator import DrumGenerator
-from edgegen.runtime.font_generator import FontGenerator
+from edgegen.runtime.font_generator import FALLBACK_LETTER_MODEL, open_letter_model
 from edgegen.runtime import drum_synth
 from edgegen.web.server import missing_vendor_files
 
@@ -103,7 +103,7 @@ def test_the_page_is_ready_and_has_drawn_a_letter_and_a_groove(page):
 
 
 def test_render_letter_equals_fontgen_render_for_the_same_seeds(page):
-    generator = FontGenerator()
+    generator = open_letter_model()  # the default, as `fontgen render` without --model
     for letter, seed in LETTER_CASES:
         got = call(page, f"window.edgegen.renderLetter({letter!r}, {seed}).then((image) => Array.from(image))")
         expected = generator.render(letter, seed).reshape(-1)
@@ -117,6 +117,39 @@ def test_render_letter_equals_fontgen_render_for_the_same_seeds(page):
         "c.height).data; const out = []; for (let y = 4; y < c.height; y += 8) for (let x = 4; x < c.width; x += 8) "
         "out.push(d[4 * (y * c.width + x)]); return out;")
     assert np.array_equal(np.array(canvas) < 128, expected > INK)
+
+
+def test_the_model_menu_offers_the_style_model_and_the_gans_and_draws_as_fontgen_model_does(page):
+    from selenium.webdriver.support.ui import Select
+
+    menu = Select(page.find_element("id", "letter-model"))
+    names = [option.get_attribute("value") for option in menu.options]
+    assert menu.first_selected_option.get_attribute("value") == "letters_style"  # fontgen's default
+    assert FALLBACK_LETTER_MODEL in names
+    try:
+        menu.select_by_value(FALLBACK_LETTER_MODEL)
+        page.find_element("id", "text").clear()
+        page.find_element("id", "text").send_keys("K")
+        page.find_element("id", "draw").click()
+        gan = open_letter_model(FALLBACK_LETTER_MODEL)
+        deadline = time.monotonic() + 10
+        while True:  # renderLetter follows the chosen model once it is loaded, as --model does
+            got = np.float32(call(page, "window.edgegen.renderLetter('K', 5).then((image) => Array.from(image))"))
+            expected = gan.render("K", 5).reshape(-1)
+            if got.shape == expected.shape and np.abs(got - expected).max() <= LETTER_TOLERANCE:
+                break
+            assert time.monotonic() < deadline, "the page did not switch to the GAN"
+            time.sleep(0.1)
+        assert np.array_equal(got > INK, expected > INK)
+    finally:
+        menu.select_by_value("letters_style")
+        page.find_element("id", "draw").click()
+        deadline = time.monotonic() + 10
+        expected = open_letter_model().render("K", 5).reshape(-1)
+        while np.abs(np.float32(call(page, "window.edgegen.renderLetter('K', 5).then((i) => Array.from(i))"))
+                     - expected).max() > LETTER_TOLERANCE:
+            assert time.monotonic() < deadline, "the page did not switch back to the style model"
+            time.sleep(0.1)
 
 
 def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):

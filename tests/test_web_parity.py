@@ -18,7 +18,7 @@ import pytest
 
 from edgegen.runtime import midi_io, portable_random
 from edgegen.runtime.drum_generator import DrumGenerator
-from edgegen.runtime.font_generator import FontGenerator, default_letter_model
+from edgegen.runtime.font_generator import FALLBACK_LETTER_MODEL, default_letter_model, open_letter_model
 from edgegen.runtime.onnx_model import models_dir
 from edgegen.web import STATIC_DIR
 from edgegen.web.server import drum_kit, missing_vendor_files
@@ -75,7 +75,8 @@ def mirrored(tmp_path_factory):
                   {"grids": grooves[-2].astype(int).tolist(), "options": {"bpm": 120.0, "swing": 0.0}}]
     cases = {
         "models_dir": str(folder),
-        "letter_model": default_letter_model(folder),
+        # the default (the letter style model) first, then a GAN the page's model menu also offers
+        "letter_models": [default_letter_model(folder), FALLBACK_LETTER_MODEL],
         "random": [{"seed": s, "start": start, "count": 16} for s in SEEDS for start in (0, 2**32 - 3)],
         "letters": [{"letter": letter, "seed": seed} for letter, seed in LETTER_CASES],
         "words": [{"text": text, "seed": seed} for text, seed in WORD_CASES],
@@ -106,20 +107,29 @@ def test_the_portable_generator_port_gives_the_same_words_uniforms_normals_and_i
         assert got["integers"] == stream.integers(0, 26, case["count"]).tolist(), where
 
 
-def test_letters_match_fontgen_within_tolerance_and_exactly_after_thresholding(mirrored):
+@pytest.mark.parametrize("which", [0, 1], ids=["style_model", "gan"])
+def test_letters_match_fontgen_within_tolerance_and_exactly_after_thresholding(mirrored, which):
+    """`fontgen render --model NAME --letter L --seed S`: the style from the seed (the style model's prior, a GAN's
+    z), then the glyph; and a word in one style."""
     cases, _, js = mirrored
-    generator = FontGenerator(cases["letter_model"])
-    for case, got in zip(cases["letters"], js["letters"]):
-        where = f"letters.mjs FontGenerator.render({case['letter']!r}, seed {case['seed']}) vs {generator.name}"
-        assert np.array_equal(np.float32(got["z"]), generator.style(case["seed"])[0]), f"{where}: style z differs"
+    generator = open_letter_model(cases["letter_models"][which])
+    assert type(generator).__name__ == ("StyleFontGenerator", "FontGenerator")[which]
+    drawn = js["letters"][which]
+    for case, got in zip(cases["letters"], drawn["letters"]):
+        where = f"letters.mjs {type(generator).__name__}.render({case['letter']!r}, seed {case['seed']}) vs {generator.name}"
+        # a GAN's z is the generator's normals cast to float32: equal. The style model's mean + L z is a float32
+        # matrix product, which numpy sums in BLAS's order: equal to the last ulp or two.
+        np.testing.assert_allclose(np.float32(got["style"]), generator.style(case["seed"])[0], rtol=0,
+                                   atol=0 if which else 1e-6, err_msg=f"{where}: style differs")
         expected = generator.render(case["letter"], case["seed"]).reshape(-1)
         image = np.float32(got["image"])
         assert image.shape == expected.shape, where
         assert np.abs(image - expected).max() <= LETTER_TOLERANCE, where
         assert np.array_equal(image > INK, expected > INK), where
-    for case, got in zip(cases["words"], js["words"]):
+    for case, got in zip(cases["words"], drawn["words"]):
         expected = generator.word(case["text"], case["seed"]).reshape(len(case["text"]), -1)
         assert np.abs(np.float32(got) - expected).max() <= LETTER_TOLERANCE, f"letters.mjs word({case['text']!r})"
+        assert np.array_equal(np.float32(got) > INK, expected > INK), f"letters.mjs word({case['text']!r})"
 
 
 def test_drum_grids_equal_drumgen_for_every_style_and_control(mirrored):

@@ -11,7 +11,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const staticDir = path.join(root, "edgegen/web/static");
 const ort = await import(path.join(staticDir, "vendor/ort.wasm.bundle.min.mjs"));
 const { words, rng } = await import(path.join(staticDir, "portable_random.mjs"));
-const { FontGenerator } = await import(path.join(staticDir, "letters.mjs"));
+const { openLetterModel } = await import(path.join(staticDir, "letters.mjs"));
 const { DrumGenerator } = await import(path.join(staticDir, "drums.mjs"));
 const { midiBytes } = await import(path.join(staticDir, "midi.mjs"));
 const { oneShot, softLimit } = await import(path.join(staticDir, "synth.mjs"));
@@ -26,7 +26,7 @@ const diskSource = (dir) => ({
   bytes: async (name) => new Uint8Array(await readFile(path.join(dir, `${name}.onnx`))),
 });
 const source = diskSource(cases.models_dir);
-const results = { random: [], letters: [], words: [], drums: [], midi: [], errors: [], synth: null };
+const results = { random: [], letters: [], drums: [], midi: [], errors: [], synth: null };
 
 for (const c of cases.random) {
   const stream = rng(c.seed);
@@ -38,12 +38,19 @@ for (const c of cases.random) {
   });
 }
 
-const letters = await FontGenerator.load(ort, source, cases.letter_model);
-for (const c of cases.letters) {
-  results.letters.push({ z: Array.from(letters.style(c.seed)), image: Array.from(await letters.render(c.letter, c.seed)) });
-}
-for (const c of cases.words) {
-  results.words.push((await letters.word(c.text, c.seed)).map((image) => Array.from(image)));
+// every letter model the cases name (the default style model and a GAN the page also offers), each letter case
+// drawn by each
+const letterModels = {};
+for (const name of cases.letter_models) letterModels[name] = await openLetterModel(ort, source, name);
+const letters = letterModels[cases.letter_models[0]];
+for (const name of cases.letter_models) {
+  const model = letterModels[name];
+  const drawn = { letters: [], words: [] };
+  for (const c of cases.letters) {
+    drawn.letters.push({ style: Array.from(model.style(c.seed)), image: Array.from(await model.render(c.letter, c.seed)) });
+  }
+  for (const c of cases.words) drawn.words.push((await model.word(c.text, c.seed)).map((image) => Array.from(image)));
+  results.letters.push(drawn);
 }
 
 const drums = await DrumGenerator.load(ort, source);

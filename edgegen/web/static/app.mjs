@@ -5,7 +5,7 @@
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { DrumGenerator, UnknownStyleError } from "./drums.mjs";
 import { loadFont, glyphImage } from "./fonts.mjs";
-import { FontGenerator } from "./letters.mjs";
+import { LETTER_KINDS, openLetterModel } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
 import { Player } from "./player.mjs";
@@ -108,7 +108,7 @@ async function drawFromForm() {
   const seed = checkSeed($("letter-seed").value);
   const name = $("letter-model").value;
   if (name !== state.letters.name) {
-    if (!state.letterModels.has(name)) state.letterModels.set(name, FontGenerator.load(ort, state.source, name));
+    if (!state.letterModels.has(name)) state.letterModels.set(name, openLetterModel(ort, state.source, name));
     state.letters = await state.letterModels.get(name); // renderLetter follows the chosen model, as --model does
   }
   return renderText(text, seed);
@@ -399,14 +399,15 @@ async function start() {
   const index = await source.index();
   if (!index.letters) throw new Error("the models folder has no conditional letter model");
   const params = new URLSearchParams(location.search);
-  const letters = await FontGenerator.load(ort, source, index.letters);
+  const letters = await openLetterModel(ort, source, index.letters);
   // the drum graphs' sessions after the letter model's (one wasm thread); their files are preloaded
   const drumsLoading = DrumGenerator.load(ort, source);
   drumsLoading.catch(() => {}); // awaited below; a failure there must not pass unseen before then
   state.letters = letters;
   state.letterModels.set(letters.name, Promise.resolve(letters));
-  fillSelect($("letter-model"), index.models.filter((m) => m.kind === "letter_generator" && m.conditional).map((m) => m.name),
-             letters.name);
+  // the models `fontgen render --model` takes: the letter style model and the conditional GANs
+  fillSelect($("letter-model"), index.models.filter((m) => m.kind === LETTER_KINDS[1] || (m.kind === LETTER_KINDS[0] && m.conditional))
+    .map((m) => m.name), letters.name);
   wireLetterControls();
   applyLetterQuery(params);
   await drawFromForm();
