@@ -35,8 +35,13 @@ def _parse_blend(text: str) -> dict[str, float]:
     return weights
 
 
-def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
-                   humanize: float, seed: int, note_map: Path | None, title: str = "") -> None:
+QUANTIZE = click.option("--quantize", is_flag=True,
+                        help="Write every note on the 16th-note grid (the learned velocities stay); "
+                             "without it each hit keeps the learned offset of a drummer's timing.")
+
+
+def _write_outputs(generator, groove, out: Path | None, png: Path | None, bpm: float | None, swing: float,
+                   humanize: float, seed: int, note_map: Path | None, title: str = "", quantize: bool = False) -> None:
     """MIDI and/or PNG, or the grid on the terminal when neither is asked for.
 
     Called inside the command's ``all_or_none(out, png)``: both files appear together or neither does.
@@ -48,12 +53,12 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
 
         note_map = load_note_map(note_map)
     if out is not None:
-        generator.write_midi(grids, out, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
-                             note_map=note_map)
+        generator.write_midi(groove, out, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
+                             note_map=note_map, quantize=quantize)
     if png is not None:
-        save_piano_roll(grids, png)
+        save_piano_roll(groove, png)
     if out is None and png is None:
-        click.echo(grid_text(grids, title=title))
+        click.echo(grid_text(groove.hits, title=title))
 
 
 def _written(out: Path | None, png: Path | None) -> str:
@@ -90,10 +95,11 @@ def main() -> None:
 @click.option("--morph-to", type=STYLE_CHOICE, default=None, help="Glide from --style to this style over the bars.")
 @click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
 @midi_options
+@QUANTIZE
 @out_option("MIDI file to write (atomically). Without --out/--png the grid is printed.", required=False)
 @PNG
 def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, bpm, swing, humanize, note_map,
-           models_dir, out, png) -> None:
+           quantize, models_dir, out, png) -> None:
     """Generate bars in a style and write them as MIDI (and/or a piano-roll PNG).
 
     \b
@@ -114,19 +120,19 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
     with all_or_none(out, png):  # both paths checked before any work
         generator = DrumGenerator(models_dir)
         if blend is not None:
-            grids = generator.blend(_parse_blend(blend), bars, seed)
+            groove = generator.blend(_parse_blend(blend), bars, seed)
             what = f"blend {blend}"
         elif morph_to is not None:
-            grids = generator.morph(style.lower(), morph_to.lower(), bars, seed)
+            groove = generator.morph(style.lower(), morph_to.lower(), bars, seed)
             what = f"{style} -> {morph_to}"
         elif every is not None:
-            grids = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
+            groove = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
             what = f"{style}, new variation every {every} bars"
         else:
-            grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
+            groove = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
             what = style
-        _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map,
-                       title=f"{what}, seed {seed}")
+        _write_outputs(generator, groove, out, png, bpm, swing, humanize, seed, note_map,
+                       title=f"{what}, seed {seed}", quantize=quantize)
     if out is not None or png is not None:
         click.echo(f"wrote {_written(out, png)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
 
@@ -148,27 +154,30 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @COMPLEXITY
 @CHANNEL
 @midi_options
+@QUANTIZE
 @out_option("MIDI file to write (atomically).")
 @PNG
 def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map,
-             models_dir, out, png) -> None:
+             quantize, models_dir, out, png) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
     \b
     Example:
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
     """
-    from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.drum_generator import DrumGenerator, Groove
     from edgegen.runtime.files import all_or_none
     from edgegen.runtime.midi_io import read_midi
 
     with all_or_none(out, png):  # both paths checked before any work
         track = read_midi(midi_in, channel=channel - 1)
         generator = DrumGenerator(models_dir)
-        grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
-                                   complexity=complexity, keep=keep)
-        _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map)
-    click.echo(f"wrote {_written(out, png)} ({len(grids)} bars of {midi_in} as {to_style})")
+        source = Groove(track.grids, track.velocities / 127.0, track.offsets)  # the file's own dynamics and feel
+        groove = generator.transfer(source, to_style.lower(), seed=seed, strength=strength, mode=mode,
+                                    complexity=complexity, keep=keep)
+        _write_outputs(generator, groove, out, png, bpm or track.bpm, swing, humanize, seed, note_map,
+                       quantize=quantize)
+    click.echo(f"wrote {_written(out, png)} ({len(groove)} bars of {midi_in} as {to_style})")
 
 
 @main.command()
@@ -199,8 +208,8 @@ def show(midi_in, style, bars, seed, channel, models_dir) -> None:
         from edgegen.runtime.drum_generator import DrumGenerator
 
         seed = resolve_seed(seed)
-        grids = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
-        click.echo(grid_text(grids, title=f"{style}, seed {seed}"))
+        groove = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
+        click.echo(grid_text(groove.hits, title=f"{style}, seed {seed}"))
 
 
 main.add_command(ports, "ports")
