@@ -1,4 +1,5 @@
-"""`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch).
+"""`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch), written with the
+velocities and microtiming the model learned from drummers (--quantize: on the grid).
 
 The live commands `ports` and `play` are in edgegen/cli/drumgen_live.py; options
 the commands share are in edgegen/cli/options.py. Heavy imports happen inside
@@ -75,6 +76,7 @@ def main() -> None:
       drumgen sample --style latin --bars 8 --evolve 4 --humanize 0.5 --swing 0.3 --out latin.mid --png latin.png
       drumgen sample --blend jazz=0.7,latin=0.3 --bars 4 --out blend.mid
       drumgen sample --style rock --morph-to electronic --bars 8 --out morph.mid
+      drumgen sample --style hiphop --bars 4 --quantize --out on_the_grid.mid
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
       drumgen show groove.mid
       drumgen show --style hiphop --seed 3
