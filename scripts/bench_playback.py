@@ -77,6 +77,8 @@ class RandomDrumModel:
         self.styles = list(STYLES)
         self.style_prior_mu = rng.normal(0, 1, (len(STYLES), 4)).astype(np.float32)
         self.style_prior_logvar = np.zeros((len(STYLES), 4), np.float32)
+        self.hit_thresholds = np.zeros((len(STYLES), 9), np.float32)  # probability 0.5
+        self.velocity_gain = np.ones(len(STYLES), np.float32)
         self.w_prior = rng.normal(0, 0.5, (4, 24)).astype(np.float32)
         self.w1 = rng.normal(0, 1 / 4, (16, hidden)).astype(np.float32)  # [16] -> [hidden]
         self.w2 = rng.normal(0, 1 / 16, (hidden, hidden)).astype(np.float32)  # [hidden] -> [hidden]
@@ -89,10 +91,11 @@ class RandomDrumModel:
         out = z_high @ self.w_prior  # [N, 24]
         return out[:, :12], np.clip(out[:, 12:], -2, 0)
 
-    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h = np.tanh(np.concatenate([z_high, z_low], axis=1) @ self.w1)  # [N, hidden]
         h = np.tanh(h @ self.w2)  # [N, hidden]
-        return (h @ self.w3).reshape(-1, 16, 9) * 4.0 - 2.0  # [N, 16, 9] logits
+        logits = (h @ self.w3).reshape(-1, 16, 9) * 4.0 - 2.0  # [N, 16, 9]
+        return logits, 1 / (1 + np.exp(-logits)), np.zeros_like(logits)  # velocities, offsets
 
 
 def load_model(models: Path | None):
@@ -102,7 +105,7 @@ def load_model(models: Path | None):
         from edgegen.runtime.onnx_model import models_dir
 
         generator = DrumGenerator(models)
-        if generator.sample(generator.styles[0], 8, seed=0).any():
+        if generator.sample(generator.styles[0], 8, seed=0).hits.any():
             variant = generator.model.spec.variant
             return generator.model, f"trained drum model (variant {variant!r}, {report_path(models_dir(models))})"
         reason = "the drum model found generates silent bars"

@@ -76,6 +76,8 @@ class FakeDrumModel:
         self.styles = ["rock", "jazz", "latin"]
         self.style_prior_mu = np.array([[0.0, 0, 0, 0], [0.5, 0, 0, 0], [1.0, 0, 0, 0]], np.float32)
         self.style_prior_logvar = np.full((3, 4), -20.0, np.float32)  # tiny spread: style position is exact
+        self.hit_thresholds = np.zeros((3, 9), np.float32)  # probability 0.5 for every style and instrument
+        self.velocity_gain = np.ones(3, np.float32)
 
     def encode(self, x):
         raise NotImplementedError
@@ -89,4 +91,5 @@ class FakeDrumModel:
             kicks = 1 + int(round(15 * float(np.clip(high[0], 0, 1))))
             logits[n, :kicks, 0] = 5.0
             logits[n, :12, 2] = np.where(low > 0, 5.0, -5.0)
-        return logits
+        velocities = np.full(logits.shape, 0.5, np.float32)  # hits at MIDI velocity 64, on the grid
+        return logits, velocities, np.zeros(logits.shape, np.float32)

@@ -165,11 +165,35 @@ def test_drum_sample_writes_midi_and_piano_roll(models, out):
     from edgegen.runtime.midi_io import read_grids
 
     expected = DrumGenerator(models).sample("jazz", bars=4, seed=1)
-    assert np.array_equal(read_grids(out / "g.mid"), expected)
+    assert np.array_equal(read_grids(out / "g.mid"), expected.hits)
     assert all(msg.channel == 9 for msg in mido.MidiFile(out / "g.mid") if msg.type == "note_on")
     from edgegen.runtime.drum_render import LABEL_WIDTH
 
     assert Image.open(out / "roll.png").size == (LABEL_WIDTH + 4 * 16 * 12, 9 * 12)
+
+
+def test_drum_sample_plays_learned_velocities_and_offsets_and_quantize_puts_them_on_the_grid(models, out):
+    from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.midi_io import midi_velocities, read_midi
+
+    for name, extra in (("feel.mid", []), ("grid.mid", ["--quantize"])):
+        result = run(drumgen, ["sample", "--style", "latin", "--bars", 4, "--seed", 3, *extra, "--out", out / name])
+        assert result.exit_code == 0, result.output
+    expected = DrumGenerator(models).sample("latin", bars=4, seed=3)
+    feel, grid = read_midi(out / "feel.mid"), read_midi(out / "grid.mid")
+    assert np.array_equal(feel.grids, expected.hits) and np.array_equal(grid.grids, expected.hits)
+    assert np.array_equal(feel.velocities, midi_velocities(expected.velocities))
+    assert np.array_equal(grid.velocities, feel.velocities) and len(np.unique(feel.velocities[feel.grids])) > 3
+    inside = expected.offsets.copy()
+    inside[:, 0] = np.maximum(inside[:, 0], 0)  # early hits on a bar's first step are held at its start
+    assert np.abs(feel.offsets - np.clip(inside, -0.49, 0.49)).max() <= 0.5 / 120 + 1e-6
+    assert np.abs(feel.offsets[feel.grids]).max() > 0.02 and not grid.offsets.any()
+    ticks = [msg.time for msg in mido.MidiFile(out / "grid.mid").tracks[0]]
+    assert np.all(np.cumsum(ticks)[[m.type == "note_on" for m in mido.MidiFile(out / "grid.mid").tracks[0]]]
+                  % 120 == 0)  # every note-on on a 16th (480 ticks per beat)
+    transfer = run(drumgen, ["transfer", out / "feel.mid", "--to", "rock", "--quantize", "--out", out / "t.mid"])
+    assert transfer.exit_code == 0, transfer.output
+    assert not read_midi(out / "t.mid").offsets.any()
 
 
 def test_drum_sample_modes(models, out):

@@ -11,19 +11,26 @@ CELLS = STEPS * len(INSTRUMENTS)
 
 
 class LinearDrumModel:
-    """logits = [z_high, z_low] @ W + b; encode is the least-squares inverse of that map (on +-1 targets)."""
+    """logits = [z_high, z_low] @ W + b; encode is the least-squares inverse of that map (on +-1 targets) from the
+    hits; velocities and offsets are other linear maps of the latents, squashed to their ranges. Each style has its
+    own hit thresholds (small random logits) and velocity gain, as a calibrated model does."""
 
     def __init__(self, seed: int = 0):
         rng = np.random.default_rng(seed)
         self.styles = list(STYLES)
         self.style_prior_mu = rng.normal(0, 2, (len(STYLES), 4)).astype(np.float32)
         self.style_prior_logvar = np.full((len(STYLES), 4), -1.0, np.float32)
+        self.hit_thresholds = rng.normal(0, 0.5, (len(STYLES), len(INSTRUMENTS))).astype(np.float32)
+        self.velocity_gain = np.linspace(1.0, 2.0, len(STYLES)).astype(np.float32)
         self.weight = rng.normal(0, 1, (16, CELLS)).astype(np.float32)
+        self.groove_weight = rng.normal(0, 0.5, (16, 2 * CELLS)).astype(np.float32)
         self.bias = np.full(CELLS, -2.0, np.float32)
         self.low_map = rng.normal(0, 0.5, (4, 12)).astype(np.float32)
 
     def encode(self, x):
-        target = 4.0 * (np.asarray(x).reshape(len(x), -1) - 0.5) - self.bias
+        x = np.asarray(x)
+        assert x.shape[1:] == (STEPS, 3 * len(INSTRUMENTS)), x.shape  # hits, velocities, offsets
+        target = 4.0 * (x[..., :len(INSTRUMENTS)].reshape(len(x), -1) - 0.5) - self.bias
         z = np.linalg.lstsq(self.weight.T, target.T, rcond=None)[0].T.astype(np.float32)
         small = np.full((len(x), 4), -2.0, np.float32)
         return z[:, :4], small, z[:, 4:], np.full((len(x), 12), -2.0, np.float32)
@@ -33,7 +40,11 @@ class LinearDrumModel:
 
     def decode(self, z_high, z_low):
         z = np.concatenate([z_high, z_low], axis=1)
-        return (z @ self.weight + self.bias).reshape(-1, STEPS, len(INSTRUMENTS)).astype(np.float32)
+        logits = (z @ self.weight + self.bias).reshape(-1, STEPS, len(INSTRUMENTS)).astype(np.float32)
+        groove = (z @ self.groove_weight).reshape(-1, STEPS, 2 * len(INSTRUMENTS))
+        velocities = 1 / (1 + np.exp(-groove[..., :len(INSTRUMENTS)]))
+        offsets = 0.5 * np.tanh(groove[..., len(INSTRUMENTS):])
+        return logits, velocities.astype(np.float32), offsets.astype(np.float32)
 
 
 @pytest.fixture
@@ -44,8 +55,13 @@ def model():
 def test_sample_style_shapes_and_determinism(model):
     a = C.sample_style(model, "jazz", 6, np.random.default_rng(1))
     b = C.sample_style(model, "jazz", 6, np.random.default_rng(1))
-    assert a.shape == (6, STEPS, len(INSTRUMENTS)) and a.dtype == bool
-    assert np.array_equal(a, b)
+    assert a.hits.shape == a.velocities.shape == a.offsets.shape == (6, STEPS, len(INSTRUMENTS))
+    assert a.hits.dtype == bool and a.hits.any()
+    assert a.equals(b)
+    # velocities and offsets live where the hits are, within their ranges
+    assert (a.velocities[a.hits] > 0).all() and (a.velocities[~a.hits] == 0).all() and a.velocities.max() <= 1
+    assert (a.offsets[~a.hits] == 0).all() and np.abs(a.offsets).max() <= 0.5
+    assert np.unique(a.velocities[a.hits]).size > 10  # learned dynamics, not one velocity
 
 
 def test_sample_latents_temperatures_scale_the_spread(model):
@@ -70,13 +86,13 @@ def test_unknown_style_is_one_clear_error(model):
 
 def test_transfer_keeps_z_low_and_moves_z_high_to_the_target_prior(model):
     grids = np.random.default_rng(3).random((5, STEPS, len(INSTRUMENTS))) < 0.2
-    _, _, mu_low, _ = model.encode(grids.astype(np.float32))
+    _, _, mu_low, _ = model.encode(C.Groove.from_hits(grids).hvo())
     target = model.style_prior_mu[STYLES.index("latin")]
     for mode in ("fit", "replace", "shift"):
         z_high, z_low = C.transfer_latents(model, grids, "latin", mode=mode)
         assert np.array_equal(z_low, mu_low), mode
-        out = C.transfer(model, grids, "latin", mode=mode)
-        decoded = C.decode_grid(model, z_high, z_low)
+        out = C.transfer(model, grids, "latin", mode=mode).hits
+        decoded = C.decode_grid(model, z_high, z_low, style_weights=C.one_hot(model, "latin", len(grids)))
         if mode == "fit":  # the decoded bar, plus the source's kick and snare where it had to put them back
             added = out & ~decoded
             assert not added[..., 2:].any() and (out >= decoded).all()
@@ -91,8 +107,8 @@ def test_transfer_keeps_z_low_and_moves_z_high_to_the_target_prior(model):
     assert (np.abs(z_high - target) < 6 * C.TRANSFER_SPREAD * std).all()
     # strength 0 is the plain reconstruction from the posterior means
     src_high, src_low = C.encode_mean(model, grids)
-    assert np.array_equal(C.transfer(model, grids, "latin", strength=0.0, mode="replace"),
-                          C.decode_grid(model, src_high, src_low))
+    assert C.transfer(model, grids, "latin", strength=0.0, mode="replace").equals(
+        C.decode(model, src_high, src_low, style_weights=C.one_hot(model, "latin", len(grids))))
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.75, 1.0])
@@ -100,7 +116,7 @@ def test_fit_transfer_keeps_the_share_of_kick_and_snare_it_promises_in_every_bar
     grids = np.random.default_rng(4).random((40, STEPS, len(INSTRUMENTS))) < 0.2
     for style in ("jazz", "latin"):
         for complexity in (-1.0, 0.0):
-            out = C.transfer(model, grids, style, keep=keep, complexity=complexity)
+            out = C.transfer(model, grids, style, keep=keep, complexity=complexity).hits
             assert (C.kick_snare_kept(grids, out) >= keep).all(), (style, complexity)
 
 
@@ -121,7 +137,7 @@ def test_unconstrained_fit_transfer_reads_at_least_as_much_like_the_target_as_th
     target = STYLES.index("latin")
 
     def recognised(bars):
-        return C.style_log_posterior(model, model.encode(bars.astype(np.float32))[0])[:, target]
+        return C.style_log_posterior(model, model.encode(bars.hvo())[0])[:, target]
 
     fit = recognised(C.transfer(model, grids, "latin", keep=0.0))
     replace = recognised(C.transfer(model, grids, "latin", mode="replace"))
@@ -141,11 +157,72 @@ def test_complexity_only_adds_hits(model):
     assert not (low & ~high).any()
 
 
-def test_sampling_decode_follows_probabilities(model):
-    z_high, z_low = C.sample_latents(model, "rock", 400, np.random.default_rng(0))
-    probs = 1 / (1 + np.exp(-model.decode(z_high, z_low)))
-    sampled = C.decode_grid(model, z_high, z_low, rng=np.random.default_rng(1))
-    assert abs(sampled.mean() - probs.mean()) < 0.01
+def test_each_style_decodes_with_its_own_thresholds(model):
+    z_high, z_low = C.sample_latents(model, "rock", 50, np.random.default_rng(0))
+    logits = model.decode(z_high, z_low)[0]
+    for style in ("rock", "jazz"):
+        hits = C.decode_grid(model, z_high, z_low, style_weights=C.one_hot(model, style, 50))
+        assert np.array_equal(hits, logits > model.hit_thresholds[STYLES.index(style)])
+    # a blend's thresholds are the weighted mean of its styles'
+    weights = np.zeros((50, len(STYLES)))
+    weights[:, [0, 1]] = 0.5
+    mixed = (model.hit_thresholds[0] + model.hit_thresholds[1]) / 2
+    assert np.array_equal(C.decode_grid(model, z_high, z_low, style_weights=weights), logits > mixed)
+    # raising one instrument's threshold removes only that instrument's hits
+    before = C.decode_grid(model, z_high, z_low, style_weights=C.one_hot(model, "rock", 50))
+    model.hit_thresholds[0, 2] += 100.0
+    after = C.decode_grid(model, z_high, z_low, style_weights=C.one_hot(model, "rock", 50))
+    assert not after[..., 2].any() and before[..., 2].any()
+    assert np.array_equal(np.delete(after, 2, axis=2), np.delete(before, 2, axis=2))
+
+
+def test_velocity_gain_spreads_a_bar_around_its_mean_and_keeps_its_accents():
+    hits = np.zeros((1, STEPS, len(INSTRUMENTS)), bool)
+    hits[0, ::2, 2] = True  # eight hat strokes
+    velocities = np.zeros(hits.shape, np.float32)
+    velocities[0, ::2, 2] = [0.6, 0.4, 0.5, 0.45, 0.6, 0.4, 0.55, 0.5]
+    same = C.spread_velocities(hits, velocities, np.array([1.0]))
+    assert np.allclose(same[hits], velocities[hits])
+    wide = C.spread_velocities(hits, velocities, np.array([2.0]))
+    mean = velocities[hits].mean()
+    assert np.allclose(wide[hits] - mean, 2 * (velocities[hits] - mean), atol=1e-6)
+    assert np.array_equal(np.argsort(wide[hits], kind="stable"), np.argsort(velocities[hits], kind="stable"))
+    clipped = C.spread_velocities(hits, velocities, np.array([50.0]))
+    assert clipped[hits].min() == pytest.approx(C.MIN_VELOCITY) and clipped[hits].max() == 1.0
+
+
+def test_sampling_draws_latents_only_in_the_documented_order(model):
+    """A web page replays these draws: z_high noise [n, 4] then z_low noise [n, 12], two words per normal."""
+    from edgegen.runtime import portable_random
+
+    rng = portable_random.rng(9)
+    bars = C.sample_style(model, "jazz", 3, rng)
+    assert rng.position == 2 * (3 * 4 + 3 * 12)
+    replay = portable_random.rng(9)
+    s = STYLES.index("jazz")
+    z_high = (model.style_prior_mu[s] + C.DEFAULT_TEMPERATURE_HIGH * np.exp(0.5 * model.style_prior_logvar[s])
+              * replay.standard_normal((3, 4))).astype(np.float32)
+    mu, logvar = model.prior_low(z_high)
+    z_low = (mu + C.DEFAULT_TEMPERATURE_LOW * np.exp(0.5 * logvar) * replay.standard_normal((3, 12))).astype(np.float32)
+    assert bars.equals(C.decode(model, z_high, z_low, style_weights=C.one_hot(model, "jazz", 3)))
+
+
+def test_groove_indexing_quantize_and_hvo():
+    rng = np.random.default_rng(1)
+    hits = rng.random((4, STEPS, len(INSTRUMENTS))) < 0.3
+    groove = C.Groove(hits, rng.random(hits.shape), rng.random(hits.shape) - 0.5)
+    assert (groove.velocities[~hits] == 0).all() and (groove.offsets[~hits] == 0).all()
+    assert len(groove) == 4 and len(groove[1]) == 1 and groove[1].equals(groove[1:2]) and groove[-1].equals(groove[3:])
+    assert groove[np.array([3, 0])].equals(C.Groove.concat([groove[3], groove[0]]))
+    flat = groove.quantized()
+    assert np.array_equal(flat.velocities, groove.velocities) and not flat.offsets.any()
+    hvo = groove.hvo()
+    assert hvo.shape == (4, STEPS, 27) and np.array_equal(hvo[..., :9], hits)
+    assert np.array_equal(hvo[..., 9:18], groove.velocities) and np.array_equal(hvo[..., 18:], groove.offsets)
+
+
+def test_decode_refuses_a_zero_temperature(model):
+    z_high, z_low = C.sample_latents(model, "rock", 4, np.random.default_rng(0))
     with pytest.raises(ValueError):
         C.decode_grid(model, z_high, z_low, temperature=0.0)
 
@@ -154,12 +231,12 @@ def test_interpolation_endpoints_and_levels(model):
     rng = np.random.default_rng(5)
     a, b = rng.random((2, STEPS, len(INSTRUMENTS))) < 0.2
     (ha, la), (hb, lb) = C.encode_mean(model, a), C.encode_mean(model, b)
-    both = C.interpolate(model, a, b, 6, "both")
+    both = C.interpolate(model, a, b, 6, "both").hits
     assert both.shape == (6, STEPS, len(INSTRUMENTS))
     assert np.array_equal(both[0], C.decode_grid(model, ha, la)[0])
     assert np.array_equal(both[-1], C.decode_grid(model, hb, lb)[0])
-    assert np.array_equal(C.interpolate(model, a, b, 4, "high")[-1], C.decode_grid(model, hb, la)[0])
-    assert np.array_equal(C.interpolate(model, a, b, 4, "low")[-1], C.decode_grid(model, ha, lb)[0])
+    assert np.array_equal(C.interpolate(model, a, b, 4, "high").hits[-1], C.decode_grid(model, hb, la)[0])
+    assert np.array_equal(C.interpolate(model, a, b, 4, "low").hits[-1], C.decode_grid(model, ha, lb)[0])
     with pytest.raises(ValueError):
         C.interpolate(model, a, b, 4, "middle")
 
@@ -167,7 +244,7 @@ def test_interpolation_endpoints_and_levels(model):
 def test_blend_of_one_style_is_that_style(model):
     a = C.blend(model, {"jazz": 1.0}, 8, np.random.default_rng(2))
     b = C.sample_style(model, "jazz", 8, np.random.default_rng(2))
-    assert np.array_equal(a, b)
+    assert np.array_equal(a.hits, b.hits) and np.allclose(a.velocities, b.velocities, atol=1e-6)
     with pytest.raises(ValueError):
         C.blend(model, {"jazz": 0.0}, 1, np.random.default_rng(0))
 
@@ -178,6 +255,11 @@ def test_evolve_and_morph(model):
     assert bars.shape == (4, STEPS, len(INSTRUMENTS))
     morph = C.morph(model, "rock", "jazz", 5, np.random.default_rng(0))
     assert morph.shape == (5, STEPS, len(INSTRUMENTS))
+    # the glide ends on the target style's thresholds and velocity gain
+    z_end = model.style_prior_mu[STYLES.index("jazz")][None]
+    thresholds, gain = C.style_calibration(model, z_end, np.eye(len(STYLES))[[STYLES.index("jazz")]])
+    assert np.allclose(thresholds[0], model.hit_thresholds[STYLES.index("jazz")]) and gain[0] == pytest.approx(
+        model.velocity_gain[STYLES.index("jazz")])
     with pytest.raises(C.UnknownStyleError):
         C.morph(model, "rock", "waltz", 3, np.random.default_rng(0))
 
@@ -193,7 +275,8 @@ class CheapDrumModel(LinearDrumModel):
     """LinearDrumModel with a fixed linear encoder (no least squares), so long inputs are cheap."""
 
     def encode(self, x):
-        z = (np.asarray(x, np.float32).reshape(len(x), -1) @ self.weight.T[:, :16] * 0.01).astype(np.float32)
+        hits = np.asarray(x, np.float32)[..., :len(INSTRUMENTS)]
+        z = (hits.reshape(len(x), -1) @ self.weight.T[:, :16] * 0.01).astype(np.float32)
         return z[:, :4], z[:, :4], z[:, 4:], z[:, 4:]
 
 
@@ -204,9 +287,12 @@ def test_fit_transfer_does_not_depend_on_how_bars_are_batched(monkeypatch):
     for batch in (1, 5, 16, 1000):
         monkeypatch.setattr(C, "TRANSFER_BATCH_BARS", batch)
         z_high, z_low = C.transfer_latents(model, grids, "jazz", rng=np.random.default_rng(2))
-        results.append((z_high, z_low, C.transfer(model, grids, "jazz", rng=np.random.default_rng(2))))
+        out = C.transfer(model, grids, "jazz", rng=np.random.default_rng(2))
+        results.append((z_high, z_low, out.hits, out.velocities, out.offsets))
     for other in results[1:]:
-        assert all(np.array_equal(a, b) for a, b in zip(results[0], other))
+        assert all(np.array_equal(a, b) for a, b in zip(results[0][:3], other[:3]))
+        # velocities and offsets: the same up to float32 rounding of a matrix product of another batch shape
+        assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(results[0][3:], other[3:]))
 
 
 def test_fit_transfer_memory_is_flat_in_the_number_of_bars():
@@ -223,7 +309,9 @@ def test_fit_transfer_memory_is_flat_in_the_number_of_bars():
             peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
         finally:
             tracemalloc.stop()
-    assert peaks[1] < peaks[0] + 4, peaks  # the input, latents and output grow; the decoding does not
+    # the input, its HVO, latents and output grow (~4.5 KB a bar with float32 velocities and offsets: ~9 MB at
+    # 2,048 bars); the decoding does not (128 candidates a bar at once would be ~0.5 GB)
+    assert peaks[1] < peaks[0] + 16, peaks
 
 
 # ----------------------------------------------------------------------------- numbers that are not numbers
@@ -275,4 +363,4 @@ def test_huge_blend_weights_are_a_ratio_not_an_overflow(model):
     """1e308 + 1e308 is infinity: weights are scaled by their largest before they are summed."""
     a = C.blend(model, {"jazz": 1e308, "latin": 1e308}, 4, np.random.default_rng(1))
     b = C.blend(model, {"jazz": 1.0, "latin": 1.0}, 4, np.random.default_rng(1))
-    assert np.array_equal(a, b)
+    assert np.array_equal(a.hits, b.hits)

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from edgegen.runtime import drum_controls
+from edgegen.runtime.drum_spec import STYLES
 from edgegen.training.drums import analysis as A
 from edgegen.training.checkpoint import CheckpointError, load_checkpoint
 from edgegen.training.common import set_threads
+from edgegen.training.drums.calibration import load_calibration
 from edgegen.training.drums.corpus import load_corpus
 from edgegen.training.drums.vae import (
     VARIANTS,
@@ -23,7 +25,7 @@ from edgegen.training.drums.vae import (
     style_priors,
 )
 from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
-from edgegen.training.drums.train_vae import train_vae, vae_loss
+from edgegen.training.drums.train_vae import hit_squared_error, train_vae, vae_loss
 
 set_threads(1)
 
@@ -39,8 +41,8 @@ def small_corpus():
 def _full_loss(model, corpus) -> float:
     torch.manual_seed(0)
     with torch.no_grad():
-        return float(vae_loss(model, torch.as_tensor(corpus.grids, dtype=torch.float32),
-                              torch.as_tensor(corpus.styles), progress_frac=1.0)["loss"])
+        return float(vae_loss(model, torch.as_tensor(corpus.hvo()), torch.as_tensor(corpus.styles),
+                              progress_frac=1.0)["loss"])
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +135,13 @@ def test_style_classifier_resume_matches_an_uninterrupted_run(small_corpus, tmp_
 def test_checkpoints_load_without_pickle_and_rebuild_the_three_submodules(trained):
     _, _, run, _ = trained
     module, info = load_vae(run / "checkpoint.pt")
-    x = torch.zeros(3, 16, 9)
+    x = torch.zeros(3, 16, 27)  # hits, velocities, offsets
     mu_h, lv_h, mu_l, lv_l = module.encoder(x)
     assert mu_h.shape == lv_h.shape == (3, 4) and mu_l.shape == lv_l.shape == (3, 12)
     assert [t.shape for t in module.prior_low(mu_h)] == [(3, 12), (3, 12)]
-    assert module.decoder(mu_h, mu_l).shape == (3, 16, 9)
+    logits, velocities, offsets = module.decoder(mu_h, mu_l)
+    assert logits.shape == velocities.shape == offsets.shape == (3, 16, 9)
+    assert 0 <= velocities.min() and velocities.max() <= 1 and offsets.abs().max() <= 0.5
     assert style_priors(module)[0].shape == (5, 4)
     assert info["variant"] == "tiny" and info["kind"] == "drum_vae" and not module.training
     assert "modules" not in info
@@ -151,14 +155,52 @@ def test_a_checkpoint_that_needs_pickle_is_refused(tmp_path):
 
 
 def test_trained_model_complexity_is_monotone_and_transfer_keeps_z_low(trained, small_corpus):
-    model = TorchDrumModel(trained[0])
+    model = TorchDrumModel(trained[0], load_calibration(trained[2]))
     density = drum_controls.hits_per_bar_by_complexity(model, "rock", 100)
     # the knob only lowers the threshold, so density never falls; strictness is measured on the real
     # model in results.json (and asserted on the numpy model in test_drum_controls)
     assert all(b >= a for a, b in zip(density, density[1:])) and density[-1] > density[0], density
-    grids = small_corpus[1].grids[:10]
-    _, z_low = drum_controls.transfer_latents(model, grids, "jazz")
-    assert np.array_equal(z_low, model.encode(grids.astype(np.float32))[2])
+    bars = small_corpus[1].take(np.arange(10))
+    source = drum_controls.Groove(bars.grids, bars.velocities, bars.offsets)
+    _, z_low = drum_controls.transfer_latents(model, source, "jazz")
+    assert np.array_equal(z_low, model.encode(bars.hvo())[2])
+
+
+def test_velocity_and_offset_losses_count_only_where_there_is_a_hit():
+    """The target of a rest changes nothing; the target of a hit changes its bar's error, and only its bar's."""
+    rng = np.random.default_rng(0)
+    hits = torch.as_tensor(rng.random((4, 16, 9)) < 0.2, dtype=torch.float32)
+    predicted, target = torch.rand(4, 16, 9), torch.rand(4, 16, 9)
+    base = hit_squared_error(predicted, target, hits)
+    at_rests = target + 5 * (1 - hits)
+    assert torch.equal(hit_squared_error(predicted, at_rests, hits), base)
+    at_hit = target.clone()
+    bar, step, inst = [int(i[0]) for i in torch.nonzero(hits, as_tuple=True)]
+    at_hit[bar, step, inst] += 1.0
+    changed = hit_squared_error(predicted, at_hit, hits) - base
+    error = predicted[bar, step, inst] - target[bar, step, inst]
+    assert float(changed[bar]) == pytest.approx(float((error - 1) ** 2 - error ** 2), abs=1e-5)
+    assert torch.count_nonzero(changed) == 1
+
+
+def test_calibration_matches_each_instruments_density_per_style(trained, small_corpus):
+    """The calibrated thresholds give sampled bars of a style each instrument's real share of hits, and the
+    velocity gain their real spread (on the training bars it was calibrated on)."""
+    from edgegen.training.drums.calibration import calibrate, mean_velocity_spread
+
+    train = small_corpus[0]
+    model = TorchDrumModel(trained[0])
+    calibration = calibrate(model, train.grids, train.velocities, train.styles, n=600)
+    model = TorchDrumModel(trained[0], calibration)
+    for style in ("rock", "latin"):
+        s = STYLES.index(style)
+        real = train.take(train.styles == s)
+        bars = drum_controls.sample_style(model, style, 600, np.random.default_rng(3))
+        real_rate, got_rate = real.grids.mean(axis=(0, 1)), bars.hits.mean(axis=(0, 1))
+        assert np.abs(real_rate - got_rate).max() < 0.03, (style, real_rate, got_rate)
+        assert mean_velocity_spread(bars.hits, bars.velocities) == pytest.approx(
+            mean_velocity_spread(real.grids, real.velocities), rel=0.15)
+    assert (trained[2] / "calibration.json").exists()  # training leaves one beside the checkpoint
 
 
 def test_kl_schedules():
@@ -232,3 +274,26 @@ def test_style_metrics_and_novelty():
     out[0, 12, 1] = False
     out[0, 2, 2] = True  # hats do not count
     assert A.rhythm_kept(src, out) == 0.75
+
+
+def test_realism_features_on_constructed_bars():
+    hits = np.zeros((2, 16, 9), bool)
+    hits[:, ::2, 2] = True  # eight closed hats: a time-keeper
+    hits[0, [0, 8], 0] = True
+    velocities = np.where(hits, 0.5, 0.0)
+    velocities[0, 0, 2] = 1.0
+    offsets = np.zeros(hits.shape)
+    offsets[1, ::2, 2] = [0.1, -0.1] * 4
+    f = A.bar_features(hits, velocities, offsets)
+    assert f["hits_per_bar"].tolist() == [10, 8] and f["time_keeper_hits"].tolist() == [8, 8]
+    assert f["velocity_spread"][1] == 0 and f["velocity_spread"][0] == pytest.approx(127 * np.std([1.0] + [0.5] * 9))
+    assert f["offset_spread_ms"][1] == pytest.approx(0.1 * A.MS_PER_STEP_AT_120)
+    same = A.realism((hits, velocities, offsets), (hits, velocities, offsets))
+    assert same["voice_mix_l1"] == 0 and same["ratio"]["hits_per_bar"] == 1
+    assert same["overlap"]["hits_per_bar"] == pytest.approx(1.0, abs=0.02)
+    empty = np.zeros_like(hits)
+    far = A.realism((hits, velocities, offsets), (empty | (np.arange(9) == 7), velocities, offsets))
+    assert far["voice_mix_l1"] == pytest.approx(2.0) and far["generated"]["time_keeper_share"] == 1.0
+    rng = np.random.default_rng(0)
+    assert A.overlapping_area(rng.normal(0, 1, 500), rng.normal(10, 1, 500)) < 0.01
+    assert A.overlapping_area(rng.normal(0, 1, 2000), rng.normal(0, 1, 2000)) > 0.9

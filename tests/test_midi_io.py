@@ -65,6 +65,55 @@ def test_round_trip_keeps_velocities_and_survives_swing(tmp_path):
     assert np.array_equal(track.velocities, velocities)
 
 
+def test_round_trip_keeps_learned_velocities_and_offsets(tmp_path):
+    """Velocities 0-1 come back as MIDI velocities; offsets (16ths) to within a tick (1/120 of a 16th at 480 ppq)."""
+    rng = np.random.default_rng(2)
+    grids = _every_cell_grids()
+    grids[:, 0] = False  # a hit pushed early off the first step would be held at the bar start
+    velocities = np.where(grids, rng.random(grids.shape), 0)
+    offsets = np.where(grids, rng.uniform(-0.45, 0.45, grids.shape), 0)
+    write_midi(tmp_path / "hvo.mid", grids, velocities=velocities, offsets=offsets)
+    track = read_midi(tmp_path / "hvo.mid")
+    assert np.array_equal(track.grids, grids)
+    assert np.array_equal(track.velocities, np.where(grids, np.clip(np.round(velocities * 127), 1, 127), 0))
+    assert np.abs(track.offsets - offsets).max() <= 0.5 / 120 + 1e-6
+    assert np.abs(track.offsets[grids]).mean() > 0.2  # the feel survived
+    write_midi(tmp_path / "grid.mid", grids, velocities=velocities, offsets=offsets, quantize=True)
+    flat = read_midi(tmp_path / "grid.mid")
+    assert np.array_equal(flat.velocities, track.velocities) and not flat.offsets.any()
+
+
+def test_read_keeps_the_loudest_onset_of_a_cell_with_its_offset(tmp_path):
+    path = tmp_path / "flam.mid"
+    track = mido.MidiTrack()
+    for tick, velocity in ((470, 40), (490, 110), (500, 60)):  # three snares around step 4 (480 ticks)
+        track.append(mido.Message("note_on", note=38, velocity=velocity, channel=DRUM_CHANNEL, time=0))
+        track[-1].time = tick - sum(m.time for m in track[:-1])
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    midi.save(path)
+    read = read_midi(path)
+    assert read.grids[0, 4, 1] and read.grids.sum() == 1
+    assert read.velocities[0, 4, 1] == 110 and read.offsets[0, 4, 1] == pytest.approx(10 / 120)
+
+
+def test_bar_events_play_offsets_and_velocities_with_swing_on_top():
+    grid = np.zeros((STEPS, len(INSTRUMENTS)), bool)
+    grid[[0, 3, 8], 2] = True
+    velocities = np.where(grid, 0.5, 0.0)
+    velocities[8, 2] = 1.0
+    offsets = np.where(grid, 0.0, 0.0)
+    offsets[3, 2], offsets[8, 2] = 0.2, -0.1
+    plain = bar_events(grid, velocities, offsets)
+    assert [t for t, _, _ in plain] == pytest.approx([0.0, 3.2, 7.9])
+    assert [v for _, _, v in plain] == [64, 64, 127]
+    swung = bar_events(grid, velocities, offsets, swing=0.5)
+    assert [t for t, _, _ in swung] == pytest.approx([0.0, 3.45, 7.9])  # the odd step swings, plus its offset
+    assert [t for t, _, _ in bar_events(grid, velocities, offsets, quantize=True)] == [0.0, 3.0, 8.0]
+    as_midi = bar_events(grid, np.where(grid, 64, 0).astype(np.uint8))  # integers are MIDI velocities already
+    assert [v for _, _, v in as_midi] == [64, 64, 64]
+
+
 def test_trailing_empty_bars_are_kept(tmp_path):
     grids = np.zeros((3, STEPS, len(INSTRUMENTS)), dtype=bool)
     grids[0, 0, 0] = True

@@ -10,6 +10,7 @@ import pytest
 from edgegen.runtime.portable_random import rng
 from edgegen.runtime import midi_io
 from edgegen.runtime.live import bar_source
+from edgegen.runtime.drum_controls import Groove
 from edgegen.runtime.live.bar_source import BarSource
 from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS
 from edgegen.runtime.live.ports import PortGoneError, RecordingPort
@@ -264,7 +265,7 @@ def run_source(grids, bars: int, config: PlayerConfig | None = None):
     config = config or PlayerConfig(bpm=300)
     clock = FakeClock()
     port = RecordingPort(now=clock.now)
-    with BarSource(grids, midi_io.bar_events, bars=bars) as source:
+    with BarSource(grids, bars=bars) as source:
         player = Player(port, source, config, clock=clock)
         player.run()
     return player, port, config
@@ -281,17 +282,17 @@ def test_morph_walks_from_one_style_to_the_other_in_order_then_stays():
 def test_evolve_keeps_the_style_and_changes_the_variation_every_n_bars():
     model = FakeDrumModel()
     source = bar_source.evolve_grids(model, "jazz", every=3, rng=np.random.default_rng(1))
-    grids = [next(source) for _ in range(9)]
-    same = [np.array_equal(grids[i], grids[i + 1]) for i in range(8)]
+    grooves = [next(source) for _ in range(9)]
+    same = [grooves[i].equals(grooves[i + 1]) for i in range(8)]
     assert same == [True, True, False, True, True, False, True, True]
-    assert all(g[:, 0].sum() == 9 for g in grids), "one style (jazz: 1 + 15 * 0.5 kicks) throughout"
+    assert all(g.hits[0, :, 0].sum() == 9 for g in grooves), "one style (jazz: 1 + 15 * 0.5 kicks) throughout"
 
 
 def test_loop_repeats_one_bar_and_pattern_cycles_the_file_bars():
     model = FakeDrumModel()
     loop = bar_source.loop_grids(model, "rock", np.random.default_rng(0))
     first = next(loop)
-    assert all(np.array_equal(first, next(loop)) for _ in range(5))
+    assert all(first.equals(next(loop)) for _ in range(5))
     file_bars = np.zeros((3, 16, 9), bool)
     for bar in range(3):
         file_bars[bar, : bar + 1, 0] = True
@@ -324,10 +325,57 @@ def test_live_modes_play_the_bars_drumgen_sample_writes_for_the_same_seed():
     generator.model = model
     written = generator.evolve("jazz", 10, seed=5, every=3)
     source = bar_source.evolve_grids(model, "jazz", 3, rng(5))
-    played = np.stack([next(source) for _ in range(10)])
-    assert np.array_equal(played, written)
-    assert not all(np.array_equal(written[0], bar) for bar in written), "the variation did change"
+    played = Groove.concat([next(source) for _ in range(10)])
+    assert played.equals(written)
+    assert not all(np.array_equal(written.hits[0], bar) for bar in written.hits), "the variation did change"
     looped = next(bar_source.loop_grids(model, "latin", rng(5)))
-    assert np.array_equal(looped, generator.sample("latin", 1, seed=5)[0])
+    assert looped.equals(generator.sample("latin", 1, seed=5)[0])
     morphed = bar_source.morph_grids(model, "rock", "latin", 6, 2, rng(5))
-    assert np.array_equal(np.stack([next(morphed) for _ in range(6)]), generator.morph("rock", "latin", 6, seed=5))
+    assert Groove.concat([next(morphed) for _ in range(6)]).equals(generator.morph("rock", "latin", 6, seed=5))
+
+
+def _played_bar() -> Groove:
+    hits = np.zeros((1, 16, 9), bool)
+    hits[0, [0, 5, 10], INSTRUMENTS.index("closed_hat")] = True
+    velocities = np.where(hits, 0.0, 0.0)
+    velocities[0, [0, 5, 10], INSTRUMENTS.index("closed_hat")] = [1.0, 0.3, 0.6]
+    offsets = np.zeros(hits.shape)
+    offsets[0, [5, 10], INSTRUMENTS.index("closed_hat")] = [0.2, -0.1]
+    return Groove(hits, velocities, offsets)
+
+
+def test_bar_source_plays_learned_velocities_and_offsets_and_quantize_puts_them_on_the_grid():
+    bar = _played_bar()
+    for quantize, times in ((False, [0.0, 5.2, 9.9]), (True, [0.0, 5.0, 10.0])):
+        with BarSource(iter([bar]), bars=1, quantize=quantize) as source:
+            notes = source.get()
+        assert [t for t, _, _ in notes] == pytest.approx(times)
+        assert [v for _, _, v in notes] == [127, 38, 76]
+    # swing and humanise stay knobs on top of the feel
+    swung = BarSource(iter([bar]), bar_source.GrooveNotes(swing=0.5), bars=1)
+    with swung:
+        assert [t for t, _, _ in swung.get()] == pytest.approx([0.0, 5.45, 9.9])
+
+
+def test_bar_source_hands_a_plain_callable_the_bar_s_midi_velocities_on_the_grid():
+    """to_notes written for velocity grids (a uint8 [16, 9] per bar) still gets the learned dynamics."""
+    seen = []
+
+    def to_notes(grid):
+        seen.append(grid)
+        return midi_io.bar_events(grid > 0, grid)
+
+    with BarSource(iter([_played_bar()]), to_notes, bars=1) as source:
+        notes = source.get()
+    assert seen[0].dtype == np.uint8 and seen[0][[0, 5, 10], 2].tolist() == [127, 38, 76]
+    assert [t for t, _, _ in notes] == [0.0, 5.0, 10.0]
+
+
+def test_pattern_plays_a_file_with_its_own_velocities_and_offsets(tmp_path):
+    bar = _played_bar()
+    midi_io.write_midi(tmp_path / "p.mid", bar.hits, velocities=bar.velocities, offsets=bar.offsets)
+    pattern = bar_source.pattern_grids(midi_io.read_midi(tmp_path / "p.mid"))
+    with BarSource(pattern, bars=2) as source:
+        first, second = source.get(), source.get()
+    assert first == second and [v for _, _, v in first] == [127, 38, 76]
+    assert [t for t, _, _ in first] == pytest.approx([0.0, 5.2, 9.9], abs=1 / 120)

@@ -104,11 +104,20 @@ def test_png_is_black_ink_on_white_scaled_and_invertible(tmp_path):
 # ----------------------------------------------------------------------------- drums
 
 
-def test_sample_is_bool_bars_repeatable_per_seed(drums):
-    grids = drums.sample("jazz", bars=4, seed=1)
-    assert grids.shape == (4, 16, 9) and grids.dtype == bool
-    assert np.array_equal(grids, drums.sample("jazz", bars=4, seed=1))
-    assert not np.array_equal(grids, drums.sample("jazz", bars=4, seed=2))
+def _played(groove):
+    """What a listener gets: hits, MIDI velocities and offsets in MIDI ticks (480 per beat)."""
+    from edgegen.runtime.midi_io import midi_velocities
+
+    return np.stack([groove.hits, midi_velocities(groove.velocities), np.round(groove.offsets * 120)])
+
+
+def test_sample_is_a_groove_repeatable_per_seed(drums):
+    groove = drums.sample("jazz", bars=4, seed=1)
+    assert groove.hits.shape == groove.velocities.shape == groove.offsets.shape == (4, 16, 9)
+    assert groove.hits.dtype == bool and groove.hits.any()
+    assert groove.equals(drums.sample("jazz", bars=4, seed=1))
+    assert not np.array_equal(groove.hits, drums.sample("jazz", bars=4, seed=2).hits)
+    assert (groove.velocities[groove.hits] > 0).all() and (groove.velocities[~groove.hits] == 0).all()
 
 
 def test_unknown_style_is_a_value_error_listing_the_styles(drums):
@@ -119,14 +128,14 @@ def test_unknown_style_is_a_value_error_listing_the_styles(drums):
 
 
 def test_complexity_only_adds_hits(drums):
-    counts = [drums.sample("rock", bars=16, seed=0, complexity=c).sum() for c in (-1.0, 0.0, 1.0)]
+    counts = [drums.sample("rock", bars=16, seed=0, complexity=c).hits.sum() for c in (-1.0, 0.0, 1.0)]
     assert counts[0] <= counts[1] <= counts[2] and counts[0] < counts[2]
 
 
 def test_evolve_keeps_each_variation_for_every_bars(drums):
-    grids = drums.evolve("latin", bars=6, seed=3, every=2)
-    assert grids.shape == (6, 16, 9)
-    assert np.array_equal(grids[0], grids[1]) and np.array_equal(grids[2], grids[3])
+    groove = drums.evolve("latin", bars=6, seed=3, every=2)
+    assert groove.shape == (6, 16, 9)
+    assert groove[0].equals(groove[1]) and groove[2].equals(groove[3])
 
 
 def test_morph_blend_transfer_interpolate_shapes(drums):
@@ -135,14 +144,14 @@ def test_morph_blend_transfer_interpolate_shapes(drums):
     source = drums.sample("rock", bars=2, seed=9)
     for mode in ("fit", "shift", "replace"):
         restyled = drums.transfer(source, "latin", seed=1, mode=mode)
-        assert restyled.shape == (2, 16, 9) and np.array_equal(restyled, drums.transfer(source, "latin", 1, mode=mode))
+        assert restyled.shape == (2, 16, 9) and restyled.equals(drums.transfer(source, "latin", 1, mode=mode))
     assert drums.interpolate(source[0], source[1], steps=4).shape == (4, 16, 9)
     with pytest.raises(UnknownStyleError):
         drums.blend({"polka": 1.0})
 
 
 def test_onnx_drum_model_gives_the_torch_model_s_bars():
-    """Downstream parity of the whole sampling and transfer paths: identical grids."""
+    """Downstream parity of the whole sampling and transfer paths: identical grids, MIDI velocities and offsets."""
     from edgegen.training.drums.vae import TorchDrumModel, load_vae
 
     runs, models = exported_models()
@@ -151,27 +160,40 @@ def test_onnx_drum_model_gives_the_torch_model_s_bars():
     for style in onnx_model.styles:
         a = drum_controls.sample_style(torch_model, style, 64, np.random.default_rng(1))
         b = drum_controls.sample_style(onnx_model, style, 64, np.random.default_rng(1))
-        assert np.array_equal(a, b)
-    grids = drum_controls.sample_style(torch_model, "rock", 7, np.random.default_rng(2))
+        assert np.array_equal(_played(a), _played(b))
+    grooves = drum_controls.sample_style(torch_model, "rock", 7, np.random.default_rng(2))
     for mode in ("fit", "shift", "replace"):
-        assert np.array_equal(drum_controls.transfer(torch_model, grids, "jazz", mode=mode, rng=np.random.default_rng(3)),
-                              drum_controls.transfer(onnx_model, grids, "jazz", mode=mode, rng=np.random.default_rng(3)))
+        assert np.array_equal(
+            _played(drum_controls.transfer(torch_model, grooves, "jazz", mode=mode, rng=np.random.default_rng(3))),
+            _played(drum_controls.transfer(onnx_model, grooves, "jazz", mode=mode, rng=np.random.default_rng(3))))
 
 
 def test_midi_round_trip(drums, tmp_path):
-    from edgegen.runtime.midi_io import read_grids
+    from edgegen.runtime import midi_io
+    from edgegen.runtime.midi_io import midi_velocities, read_midi
 
-    grids = drums.sample("hiphop", bars=3, seed=4)
-    drums.write_midi(grids, tmp_path / "g.mid", bpm=96)
-    assert np.array_equal(read_grids(tmp_path / "g.mid"), grids)
+    groove = drums.sample("hiphop", bars=3, seed=4)
+    groove.offsets[:, 0] = 0  # early hits on the first step are held at the bar start
+    drums.write_midi(groove, tmp_path / "g.mid", bpm=96)
+    track = read_midi(tmp_path / "g.mid")
+    assert np.array_equal(track.grids, groove.hits)
+    assert np.array_equal(track.velocities, midi_velocities(groove.velocities))
+    written = np.clip(groove.offsets, -midi_io.MAX_OFFSET, midi_io.MAX_OFFSET)  # the writer keeps each note in its cell
+    assert np.abs(track.offsets - written).max() <= 0.5 / 120 + 1e-6
 
 
 def test_grid_views(drums):
-    grids = drums.sample("rock", bars=2, seed=0)
-    text = grid_text(grids)
-    assert text.count("kick") == 2 and text.count("x") == grids.sum()
-    roll = piano_roll(grids, cell=4)
+    groove = drums.sample("rock", bars=2, seed=0)
+    text = grid_text(groove)
+    assert text.count("kick") == 2 and text.count("x") == groove.hits.sum()
+    roll = piano_roll(groove, cell=4)
     assert roll.shape == (9 * 4, 32 * 4, 3) and roll.dtype == np.uint8
+    # velocity as shade: a louder hit is darker than a softer one
+    groove.velocities[groove.hits] = np.linspace(0.1, 1.0, groove.hits.sum())
+    roll = piano_roll(groove, cell=4)
+    bar, step, inst = np.argwhere(groove.hits[:1])[[0, -1]].T
+    soft, loud = (roll[i * 4 + 2, s * 4 + 2].sum() for s, i in zip(step, inst))
+    assert loud < soft
 
 
 # ----------------------------------------------------------------------------- non-finite numbers

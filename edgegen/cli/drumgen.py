@@ -1,4 +1,5 @@
-"""`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch).
+"""`drumgen`: one-bar drum grooves in five styles from the bundled ONNX VAE (no torch), written with the
+velocities and microtiming the model learned from drummers (--quantize: on the grid).
 
 The live commands `ports` and `play` are in edgegen/cli/drumgen_live.py; options
 the commands share are in edgegen/cli/options.py. Heavy imports happen inside
@@ -38,11 +39,14 @@ def _parse_blend(text: str) -> dict[str, float]:
 WAV = click.option("--wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
                    help="Also write the groove as audio, played by a built-in drum kit: a WAV file of exactly "
                         "the notes the MIDI file holds.")
+QUANTIZE = click.option("--quantize", is_flag=True,
+                        help="Write every note on the 16th-note grid (the learned velocities stay); "
+                             "without it each hit keeps the learned offset of a drummer's timing.")
 
 
-def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: float | None, swing: float,
+def _write_outputs(generator, groove, out: Path | None, png: Path | None, bpm: float | None, swing: float,
                    humanize: float, seed: int, note_map: Path | None, title: str = "",
-                   wav: Path | None = None) -> None:
+                   wav: Path | None = None, quantize: bool = False) -> None:
     """MIDI, PNG and/or WAV, or the grid on the terminal when none is asked for.
 
     Called inside the command's ``all_or_none(out, png, wav)``: the files appear together or none does.
@@ -55,10 +59,12 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
 
         note_map = load_note_map(note_map)
     if out is not None or wav is not None:
-        from edgegen.runtime import midi_io
+        from edgegen.runtime import drum_controls, midi_io
 
-        midi = midi_io.midi_bytes(grids, bpm=bpm or DEFAULT_BPM, swing=swing, humanize=humanize, seed=seed,
-                                  note_map=note_map)
+        groove = drum_controls.as_groove(groove)
+        midi = midi_io.midi_bytes(groove.hits, bpm=bpm or DEFAULT_BPM, velocities=groove.velocities,
+                                  offsets=groove.offsets, swing=swing, humanize=humanize, seed=seed,
+                                  note_map=note_map, quantize=quantize)
         if out is not None:
             from edgegen.runtime.files import atomic_write_bytes
 
@@ -69,9 +75,9 @@ def _write_outputs(generator, grids, out: Path | None, png: Path | None, bpm: fl
             write_wav(wav, midi_io.read_drum_notes("the generated MIDI", data=midi, note_map=note_map,
                                                    require_notes=False))
     if png is not None:
-        save_piano_roll(grids, png)
+        save_piano_roll(groove, png)
     if out is None and png is None and wav is None:
-        click.echo(grid_text(grids, title=title))
+        click.echo(grid_text(groove.hits, title=title))
 
 
 def _written(out: Path | None, png: Path | None, wav: Path | None = None) -> str:
@@ -88,6 +94,7 @@ def main() -> None:
       drumgen sample --style latin --bars 8 --evolve 4 --humanize 0.5 --swing 0.3 --out latin.mid --png latin.png
       drumgen sample --blend jazz=0.7,latin=0.3 --bars 4 --out blend.mid
       drumgen sample --style rock --morph-to electronic --bars 8 --out morph.mid
+      drumgen sample --style hiphop --bars 4 --quantize --out on_the_grid.mid
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
       drumgen sample --style jazz --bars 4 --seed 1 --out groove.mid --wav groove.wav
       drumgen render groove.mid --out groove.wav
@@ -110,11 +117,12 @@ def main() -> None:
 @click.option("--morph-to", type=STYLE_CHOICE, default=None, help="Glide from --style to this style over the bars.")
 @click.option("--blend", default=None, metavar="STYLE=W,...", help="Mix styles, e.g. jazz=0.7,latin=0.3.")
 @midi_options
+@QUANTIZE
 @out_option("MIDI file to write (atomically). Without --out/--png/--wav the grid is printed.", required=False)
 @PNG
 @WAV
 def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, bpm, swing, humanize, note_map,
-           models_dir, out, png, wav) -> None:
+           quantize, models_dir, out, png, wav) -> None:
     """Generate bars in a style and write them as MIDI (and/or a piano-roll PNG).
 
     \b
@@ -136,19 +144,19 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
     with all_or_none(out, png, wav):  # every path checked before any work
         generator = DrumGenerator(models_dir)
         if blend is not None:
-            grids = generator.blend(_parse_blend(blend), bars, seed)
+            groove = generator.blend(_parse_blend(blend), bars, seed)
             what = f"blend {blend}"
         elif morph_to is not None:
-            grids = generator.morph(style.lower(), morph_to.lower(), bars, seed)
+            groove = generator.morph(style.lower(), morph_to.lower(), bars, seed)
             what = f"{style} -> {morph_to}"
         elif every is not None:
-            grids = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
+            groove = generator.evolve(style.lower(), bars, seed, every=every, temperature=temperature)
             what = f"{style}, new variation every {every} bars"
         else:
-            grids = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
+            groove = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
             what = style
-        _write_outputs(generator, grids, out, png, bpm, swing, humanize, seed, note_map,
-                       title=f"{what}, seed {seed}", wav=wav)
+        _write_outputs(generator, groove, out, png, bpm, swing, humanize, seed, note_map,
+                       title=f"{what}, seed {seed}", wav=wav, quantize=quantize)
     if out is not None or png is not None or wav is not None:
         click.echo(f"wrote {_written(out, png, wav)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
 
@@ -170,11 +178,12 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
 @COMPLEXITY
 @CHANNEL
 @midi_options
+@QUANTIZE
 @out_option("MIDI file to write (atomically); --out, --wav or both.", required=False)
 @PNG
 @WAV
 def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel, bpm, swing, humanize, note_map,
-             models_dir, out, png, wav) -> None:
+             quantize, models_dir, out, png, wav) -> None:
     """Restyle a drum MIDI file: keep its variation, move it to another style.
 
     \b
@@ -182,7 +191,7 @@ def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel,
       drumgen transfer my_beat.mid --to latin --out my_beat_latin.mid
       drumgen transfer my_beat.mid --to jazz --wav my_beat_jazz.wav
     """
-    from edgegen.runtime.drum_generator import DrumGenerator
+    from edgegen.runtime.drum_generator import DrumGenerator, Groove
     from edgegen.runtime.files import all_or_none
     from edgegen.runtime.midi_io import read_midi
 
@@ -191,10 +200,12 @@ def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel,
     with all_or_none(out, png, wav):  # every path checked before any work
         track = read_midi(midi_in, channel=channel - 1)
         generator = DrumGenerator(models_dir)
-        grids = generator.transfer(track.grids, to_style.lower(), seed=seed, strength=strength, mode=mode,
-                                   complexity=complexity, keep=keep)
-        _write_outputs(generator, grids, out, png, bpm or track.bpm, swing, humanize, seed, note_map, wav=wav)
-    click.echo(f"wrote {_written(out, png, wav)} ({len(grids)} bars of {midi_in} as {to_style})")
+        source = Groove(track.grids, track.velocities / 127.0, track.offsets)  # the file's own dynamics and feel
+        groove = generator.transfer(source, to_style.lower(), seed=seed, strength=strength, mode=mode,
+                                    complexity=complexity, keep=keep)
+        _write_outputs(generator, groove, out, png, bpm or track.bpm, swing, humanize, seed, note_map,
+                       wav=wav, quantize=quantize)
+    click.echo(f"wrote {_written(out, png, wav)} ({len(groove)} bars of {midi_in} as {to_style})")
 
 
 @main.command()
@@ -225,8 +236,8 @@ def show(midi_in, style, bars, seed, channel, models_dir) -> None:
         from edgegen.runtime.drum_generator import DrumGenerator
 
         seed = resolve_seed(seed)
-        grids = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
-        click.echo(grid_text(grids, title=f"{style}, seed {seed}"))
+        groove = DrumGenerator(models_dir).sample(style.lower(), bars, seed)
+        click.echo(grid_text(groove.hits, title=f"{style}, seed {seed}"))
 
 
 @main.command()

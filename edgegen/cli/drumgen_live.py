@@ -85,13 +85,11 @@ def ports(inputs: bool, backend: str) -> None:
 def _grids(mode: str, style: str, to_style: str | None, every: int, seed: int, models_dir: Path | None,
            pattern: Path | None):
     """The bar iterator for the chosen mode (models and files are checked here, before any port opens)."""
-    import numpy as np
-
     from edgegen.runtime import midi_io
     from edgegen.runtime.live import bar_source
 
     if pattern is not None:
-        return bar_source.pattern_grids(midi_io.read_midi(pattern, channel=None).velocities)
+        return bar_source.pattern_grids(midi_io.read_midi(pattern, channel=None))
     from edgegen.runtime.drum_generator import DrumGenerator
 
     generator = DrumGenerator(models_dir)
@@ -168,10 +166,9 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
     bpm = DEFAULT_BPM if bpm is None else bpm
     seed = resolve_seed(seed)
 
-    import numpy as np
-
     from edgegen.runtime import midi_io
     from edgegen.runtime.live import ports as midi_ports
+    from edgegen.runtime.live import bar_source
     from edgegen.runtime.live.bar_source import BarSource
     from edgegen.runtime.live import jack_backend
     from edgegen.runtime.live.clock_sync import ExternalClock, open_clock_input
@@ -218,12 +215,9 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
 
         rng = portable_random.rng(seed)
 
-        def to_notes(bar):
-            """A bool grid (generated) or a uint8 velocity grid (a --pattern file's own dynamics)."""
-            velocities = bar if bar.dtype == np.uint8 else None
-            if quantize:  # the plain grid: a file's velocities (or the accents) stay, the timing is exact 16ths
-                return midi_io.bar_events(bar > 0, velocities, note_map=pitches)
-            return midi_io.bar_events(bar > 0, velocities, swing=swing, humanize=humanize, rng=rng, note_map=pitches)
+        # a bar's learned velocities and offsets (or a --pattern file's own), then swing and humanise on top;
+        # --quantize: the plain 16th grid, velocities kept
+        to_notes = bar_source.GrooveNotes(swing=swing, humanize=humanize, rng=rng, note_map=pitches)
 
         # The JACK backend's timing is in its callback (JACK's real-time thread); the player and bar threads
         # work 250 ms ahead and need no real-time priority (A/B runs here, at load average 6-10 from other
@@ -235,7 +229,7 @@ def play(port_name: str | None, virtual: str | None, style: str, bpm: float | No
         timing = f"following the MIDI clock on {sync!r} (waiting for its Start)" if master else f"at {bpm:g} BPM"
         if sync == "jack":
             timing = "following JACK transport (waiting for it to roll)"
-        source = BarSource(grids, to_notes, bars=bars, realtime=realtime)
+        source = BarSource(grids, to_notes, bars=bars, realtime=realtime, quantize=quantize)
         player = Player(port, source, config, clock=player_clock)
 
         def start_time() -> float | None:

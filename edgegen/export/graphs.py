@@ -6,9 +6,11 @@ Metrics come from the checkpoint and, where a report measured more (the drum mod
 test metrics), from the report's REPORT_METRICS_FILE beside it.
 
 The drum VAE becomes three graphs that share one sidecar group (the sha256 of the
-checkpoint): ``drum_encoder`` (grid -> posterior of z_high and z_low, for style
-transfer), ``drum_prior_low`` (z_high -> conditional prior of z_low) and
-``drum_decoder`` (z_high, z_low -> logits). Split rather than combined because the
+checkpoint): ``drum_encoder`` (HVO bar [16, 27]: hits, velocities, offsets -> posterior
+of z_high and z_low, for style transfer), ``drum_prior_low`` (z_high -> conditional prior
+of z_low) and ``drum_decoder`` (z_high, z_low -> hit logits, velocities, offsets), whose
+sidecar also carries the decoding calibration (per-style hit thresholds and velocity
+gains, from calibration.json beside the checkpoint). Split rather than combined because the
 runtime calls them in different orders (sample: prior then decoder; transfer:
 encoder then decoder), and sampling noise is drawn in numpy between them.
 """
@@ -22,12 +24,15 @@ import numpy as np
 import torch
 
 from edgegen.export.onnx_export import GraphSpec
-from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, INSTRUMENTS, STEPS, STYLES
+from edgegen.runtime import drum_controls
+from edgegen.runtime.drum_spec import GM_WRITE_PITCHES, HVO_CHANNELS, INSTRUMENTS, STEPS, STYLES
 from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
 from edgegen.training.checkpoint import REPORT_METRICS_FILE
 
 IMAGE_SHAPE = [1, IMAGE_SIZE, IMAGE_SIZE]
 GRID_SHAPE = [STEPS, len(INSTRUMENTS)]
+HVO_SHAPE = [STEPS, HVO_CHANNELS]
+TICKS_PER_STEP = 120  # midi_io writes 480 ticks per beat: an offset is heard to 1/120 of a 16th
 HIT_DENSITY = 0.126  # share of hits in a GMD bar (DESIGN section 9): realistic parity inputs
 
 
@@ -41,6 +46,32 @@ def _onehot(rng: np.random.Generator, batch: int, classes: int) -> np.ndarray:
 
 def _grids(rng: np.random.Generator, batch: int) -> np.ndarray:
     return (rng.random((batch, *GRID_SHAPE)) < HIT_DENSITY).astype(np.float32)
+
+
+def _hvo(rng: np.random.Generator, batch: int) -> np.ndarray:
+    """Realistic encoder inputs: sparse hits, with velocities in 0-1 and offsets in -0.5..0.5 where they are."""
+    hits = _grids(rng, batch)
+    velocities = rng.random((batch, *GRID_SHAPE)).astype(np.float32)
+    offsets = (rng.random((batch, *GRID_SHAPE)) - 0.5).astype(np.float32)
+    return np.concatenate([hits, hits * velocities, hits * offsets], axis=-1).astype(np.float32)
+
+
+class _Calibrated:
+    """The style priors and decoding calibration, as drum_controls reads them from a model."""
+
+    def __init__(self, styles, mu, logvar, calibration):
+        self.styles, self.style_prior_mu, self.style_prior_logvar = list(styles), mu, logvar
+        self.hit_thresholds, self.velocity_gain = calibration["hit_thresholds"], calibration["velocity_gain"]
+
+
+def _played(model: _Calibrated, z_high: np.ndarray, logits: np.ndarray, velocities: np.ndarray,
+            offsets: np.ndarray) -> np.ndarray:
+    """What a user hears from decoder outputs [3, N, 16, 9] int: hits (thresholds of the styles z_high is likely
+    under), MIDI velocities and offsets in MIDI ticks, as drum_controls.decode and midi_io write them."""
+    thresholds, gain = drum_controls.style_calibration(model, z_high)
+    hits = logits - thresholds[:, None, :] > 0
+    played = drum_controls.spread_velocities(hits, velocities, gain)
+    return np.stack([hits, np.round(played * 127) * hits, np.round(offsets * TICKS_PER_STEP) * hits]).astype(int)
 
 
 def _common(meta: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
@@ -147,18 +178,26 @@ def letter_classifier(checkpoint: Path) -> GraphSpec:
 
 def drum_vae(checkpoint: Path) -> list[GraphSpec]:
     """The hierarchical VAE as encoder, conditional prior of z_low, and decoder."""
+    from edgegen.training.drums.calibration import load_calibration
     from edgegen.training.drums.vae import load_vae, style_priors
 
     vae, meta = load_vae(checkpoint)
     prior_mu, prior_logvar = style_priors(vae)
     with torch.no_grad():
-        mu_high, _, mu_low, _ = vae.encoder(torch.zeros(1, *GRID_SHAPE))
+        mu_high, _, mu_low, _ = vae.encoder(torch.zeros(1, *HVO_SHAPE))
     z_high, z_low = int(mu_high.shape[1]), int(mu_low.shape[1])
+    calibration = load_calibration(checkpoint.parent)
+    calibrated = calibration is not None
+    if calibration is None:  # a run without one (tests' tiny checkpoints): probability 0.5, velocities as decoded
+        calibration = {"hit_thresholds": np.zeros((len(STYLES), len(INSTRUMENTS)), np.float32),
+                       "velocity_gain": np.ones(len(STYLES), np.float32)}
+    model = _Calibrated(STYLES, prior_mu, prior_logvar, calibration)
 
-    def grid_of(zh: np.ndarray, zl: np.ndarray) -> np.ndarray:
-        """The torch decoder's grid for given latents: the one fixed yardstick for every graph."""
+    def played_of(zh: np.ndarray, zl: np.ndarray) -> np.ndarray:
+        """The torch decoder's played bars for given latents: the one fixed yardstick for every graph."""
         with torch.no_grad():
-            return (vae.decoder(torch.from_numpy(zh), torch.from_numpy(zl)) > 0).numpy()
+            outputs = [t.numpy() for t in vae.decoder(torch.from_numpy(zh), torch.from_numpy(zl))]
+        return _played(model, zh, *outputs)
 
     common = {
         **_common(meta, checkpoint),
@@ -168,13 +207,16 @@ def drum_vae(checkpoint: Path) -> list[GraphSpec]:
         "style_prior_mu": prior_mu.astype(float).tolist(),
         "style_prior_logvar": prior_logvar.astype(float).tolist(),
     }
+    decoding = {"hit_thresholds": np.asarray(calibration["hit_thresholds"], float).tolist(),
+                "velocity_gain": np.asarray(calibration["velocity_gain"], float).tolist(),
+                "calibrated": calibrated}
     encoder = GraphSpec(
         name="drum_encoder", kind="drum_encoder", module=vae.encoder,
-        inputs={"grid": ["batch", *GRID_SHAPE]},
+        inputs={"hvo": ["batch", *HVO_SHAPE]},
         outputs={"mu_high": ["batch", z_high], "logvar_high": ["batch", z_high],
                  "mu_low": ["batch", z_low], "logvar_low": ["batch", z_low]},
-        make_inputs=lambda batch, rng: {"grid": _grids(rng, batch)},
-        downstream=lambda feed, out: grid_of(out[0], out[2]),  # transfer path: decode the posterior means
+        make_inputs=lambda batch, rng: {"hvo": _hvo(rng, batch)},
+        downstream=lambda feed, out: played_of(out[0], out[2]),  # transfer path: decode the posterior means
         sidecar=common,
     )
     prior_low = GraphSpec(
@@ -182,16 +224,17 @@ def drum_vae(checkpoint: Path) -> list[GraphSpec]:
         inputs={"z_high": ["batch", z_high]},
         outputs={"mu_low": ["batch", z_low], "logvar_low": ["batch", z_low]},
         make_inputs=lambda batch, rng: {"z_high": _normal(rng, batch, z_high)},
-        downstream=lambda feed, out: grid_of(feed["z_high"], out[0]),  # sampling path at the prior mean
+        downstream=lambda feed, out: played_of(feed["z_high"], out[0]),  # sampling path at the prior mean
         sidecar=common,
     )
     decoder = GraphSpec(
         name="drum_decoder", kind="drum_decoder", module=vae.decoder,
         inputs={"z_high": ["batch", z_high], "z_low": ["batch", z_low]},
-        outputs={"logits": ["batch", *GRID_SHAPE]},
+        outputs={"logits": ["batch", *GRID_SHAPE], "velocities": ["batch", *GRID_SHAPE],
+                 "offsets": ["batch", *GRID_SHAPE]},
         make_inputs=lambda batch, rng: {"z_high": _normal(rng, batch, z_high), "z_low": _normal(rng, batch, z_low)},
-        downstream=lambda feed, out: out[0] > 0,
-        sidecar=common,
+        downstream=lambda feed, out: _played(model, feed["z_high"], *out),  # hits, MIDI velocities, offset ticks
+        sidecar={**common, **decoding},
     )
     return [encoder, prior_low, decoder]
 

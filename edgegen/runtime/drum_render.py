@@ -1,4 +1,8 @@
-"""Drum grids for eyes: a terminal view and a piano-roll PNG (Pillow, no matplotlib)."""
+"""Drum grids for eyes: a terminal view and a piano-roll PNG (Pillow, no matplotlib).
+
+Both take plain grids [n, 16, 9] or anything with ``.hits`` (a drum_controls.Groove); the
+PNG shades each hit by its velocity (darker = louder) when the bars carry velocities.
+"""
 from __future__ import annotations
 
 import os
@@ -14,7 +18,7 @@ HIT, REST, BEAT_REST = "x", ".", ":"
 
 def grid_text(grids: np.ndarray, title: str = "") -> str:
     """Bars [n, 16, 9] as text: one block per bar, one row per instrument, one column per 16th."""
-    grids = np.asarray(grids, dtype=bool).reshape(-1, STEPS, len(INSTRUMENTS))
+    grids = np.asarray(getattr(grids, "hits", grids), dtype=bool).reshape(-1, STEPS, len(INSTRUMENTS))
     width = max(len(name) for name in INSTRUMENTS)
     lines = [title] if title else []
     for bar, grid in enumerate(grids):
@@ -31,15 +35,20 @@ def grid_text(grids: np.ndarray, title: str = "") -> str:
 
 def piano_roll(grids: np.ndarray, cell: int = 12) -> np.ndarray:
     """RGB image [H, W, 3] uint8: instruments top to bottom, time left to right, beat and bar lines."""
-    grids = np.asarray(grids, dtype=bool).reshape(-1, STEPS, len(INSTRUMENTS))
+    velocities = getattr(grids, "velocities", None)
+    grids = np.asarray(getattr(grids, "hits", grids), dtype=bool).reshape(-1, STEPS, len(INSTRUMENTS))
+    velocities = np.ones(grids.shape) if velocities is None else np.asarray(velocities).reshape(grids.shape)
     steps = grids.shape[0] * STEPS
     roll = np.concatenate(list(grids), axis=0).T  # [9, steps]
+    loud = np.concatenate(list(velocities), axis=0).T  # [9, steps] 0-1
     image = np.full((len(INSTRUMENTS) * cell, steps * cell, 3), 255, np.uint8)
     for s in range(steps):  # shade every other beat so the pulse reads at a glance
         if (s // STEPS_PER_BEAT) % 2 == 1:
             image[:, s * cell:(s + 1) * cell] = 242
     for i, s in zip(*np.nonzero(roll)):
-        image[i * cell + 1:(i + 1) * cell - 1, s * cell + 1:(s + 1) * cell - 1] = (30, 60, 160)
+        shade = 0.25 + 0.75 * float(np.clip(loud[i, s], 0, 1))  # soft notes pale, loud ones full blue
+        colour = np.round(255 - shade * (255 - np.array((30, 60, 160)))).astype(np.uint8)
+        image[i * cell + 1:(i + 1) * cell - 1, s * cell + 1:(s + 1) * cell - 1] = colour
     for i in range(1, len(INSTRUMENTS)):
         image[i * cell, :] = 220
     for s in range(0, steps, STEPS):

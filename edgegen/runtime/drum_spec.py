@@ -1,7 +1,8 @@
 """The drum-bar format every part of edgegen shares (DESIGN section 3.2).
 
 A bar is a binary grid [STEPS, len(INSTRUMENTS)]: 16th notes of one 4/4 bar,
-instruments in a fixed order. General MIDI drums live on channel 10 (mido
+instruments in a fixed order; each hit also has a velocity (0-1) and an offset
+from the grid (-0.5..0.5 of a 16th). General MIDI drums live on channel 10 (mido
 channel 9).
 """
 from __future__ import annotations
@@ -13,6 +14,10 @@ INSTRUMENTS: tuple[str, ...] = (
     "kick", "snare", "closed_hat", "open_hat", "tom_high", "tom_low", "crash", "ride", "clap",
 )
 
+# The models see a bar as HVO [STEPS, HVO_CHANNELS]: hits, then velocities (0-1), then offsets from the
+# grid (-0.5..0.5 of a step), one column per instrument each (GrooVAE's representation).
+HVO_CHANNELS = 3 * len(INSTRUMENTS)
+TIME_KEEPERS = (2, 3, 7)  # closed hat, open hat, ride: the voices that keep time
 STYLES: tuple[str, ...] = ("rock", "jazz", "hiphop", "latin", "electronic")
 
 KICK_SNARE = (0, 1)  # the backbone a style transfer keeps: kick and snare columns

@@ -5,8 +5,10 @@ generated bars, and the training side builds its corpus with the same reader,
 so a bar means the same thing everywhere.
 
 Reading quantises every note-on to the nearest 16th and maps General MIDI drum
-pitches to the 9 classes; only 4/4 is accepted. Writing puts one pitch per
-class on channel 10, with optional velocities, swing and humanisation.
+pitches to the 9 classes; only 4/4 is accepted. Reading also keeps, per cell, the
+loudest onset's velocity and its offset from the grid (the performance's microtiming).
+Writing puts one pitch per class on channel 10, with the bars' velocities (0-1) and
+offsets (in 16ths) when given, and optional swing and humanisation on top.
 :func:`bar_events` is the pure timing core that both the file writer and the
 live player use, so a file and a live performance of the same bar agree.
 """
@@ -52,6 +54,7 @@ MAX_NOTE_MAP_BYTES = 64 * 1024
 MAX_SWING = 0.75
 MIN_BPM, MAX_BPM = 4.0, 1000.0  # a MIDI tempo holds at most 16.7 s per beat (3.6 BPM)
 DEFAULT_VELOCITY = 100
+MAX_OFFSET = 0.49  # steps: a note stays nearer its own 16th than the next, so a reader quantises it back there
 NOTE_LENGTH_STEPS = 0.5  # drums ignore note length; half a 16th keeps note-offs inside the cell
 
 
@@ -65,6 +68,7 @@ class DrumTrack:
 
     grids: np.ndarray  # [n_bars, 16, 9] bool, True where an onset falls in the cell
     velocities: np.ndarray  # [n_bars, 16, 9] uint8, loudest onset per cell, 0 where empty
+    offsets: np.ndarray  # [n_bars, 16, 9] float32, that onset's distance from its 16th in steps (-0.5..0.5), 0 where empty
     bpm: float  # from the first set_tempo (120 if the file has none)
     ticks_per_beat: int  # the file's resolution
 
@@ -207,10 +211,19 @@ def read_midi(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> Dr
     if n_bars > MAX_BARS:
         raise MidiFileError(f"{path}: {n_bars:,} bars is more than the {MAX_BARS:,} a drum file may have")
     cells = np.frombuffer(onset_cells, np.uint16)
+    instrument, velocity = (cells >> 8).astype(np.int64), (cells & 0xFF).astype(np.uint8)
+    offset = (np.frombuffer(onset_ticks, np.int64) / ticks_per_step - steps).astype(np.float32)  # [-0.5, 0.5)
+    # one onset per cell: the loudest (the last of the cell's onsets sorted by velocity; ties: the later one)
+    cell = steps * len(INSTRUMENTS) + instrument
+    order = np.lexsort((np.arange(len(cell)), velocity, cell))
+    last = order[np.r_[cell[order][1:] != cell[order][:-1], True]]
+    where = (steps[last] // STEPS, steps[last] % STEPS, instrument[last])
     velocities = np.zeros((n_bars, STEPS, len(INSTRUMENTS)), dtype=np.uint8)
-    np.maximum.at(velocities, (steps // STEPS, steps % STEPS, cells >> 8), (cells & 0xFF).astype(np.uint8))
+    offsets = np.zeros((n_bars, STEPS, len(INSTRUMENTS)), dtype=np.float32)
+    velocities[where], offsets[where] = velocity[last], offset[last]
     bpm = float(mido.tempo2bpm(tempo[1])) if tempo and tempo[1] else 120.0
-    return DrumTrack(grids=velocities > 0, velocities=velocities, bpm=bpm, ticks_per_beat=ticks_per_beat)
+    return DrumTrack(grids=velocities > 0, velocities=velocities, offsets=offsets, bpm=bpm,
+                     ticks_per_beat=ticks_per_beat)
 
 
 def read_grids(path: str | os.PathLike, channel: int | None = DRUM_CHANNEL) -> np.ndarray:
@@ -321,26 +334,46 @@ def accent_velocities(grid: np.ndarray, humanize: float = 0.0) -> np.ndarray:
     return np.where(np.asarray(grid, bool), vel[:, None], 0).astype(np.uint8)
 
 
+def midi_velocities(velocities: np.ndarray) -> np.ndarray:
+    """Velocities as MIDI numbers 0-127 (int64): floats are read as 0-1 (the models' scale, x 127; any
+    velocity above 0 plays at least at 1), integers (a MIDI file's own, or :func:`accent_velocities`) as
+    MIDI velocities already."""
+    velocities = np.asarray(velocities)
+    if np.issubdtype(velocities.dtype, np.integer):
+        return velocities.astype(np.int64)
+    scaled = np.round(np.clip(np.nan_to_num(velocities.astype(np.float64)), 0.0, 1.0) * 127).astype(np.int64)
+    return np.where(velocities > 0, np.maximum(scaled, 1), 0)  # the softest learned note is 1, not silence
+
+
 def bar_events(
     grid: np.ndarray,
     velocities: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
     swing: float = 0.0,
     humanize: float = 0.0,
     rng: portable_random.PortableRandom | None = None,
     note_map: dict[str, int] | None = None,
+    quantize: bool = False,
 ) -> list[tuple[float, int, int]]:
     """The note-ons of one bar as (time_in_steps, pitch, velocity), sorted by time.
 
     Pure (all randomness comes from ``rng``), so the file writer and the live
     player schedule identical notes. Time is in 16th steps from the bar start
     (0 <= t < 16; one beat = 4 steps).
-    - ``velocities`` [16, 9] (1-127 where hits) or None for :func:`accent_velocities`.
+    - ``velocities`` [16, 9]: floats in 0-1 (a model's), integers 1-127 (a file's),
+      or None for :func:`accent_velocities`; a hit whose velocity is 0 plays at DEFAULT_VELOCITY.
+    - ``offsets`` [16, 9]: each hit's distance from its 16th, in steps (-0.5..0.5, held
+      within +-MAX_OFFSET; a drummer's microtiming), or None for none.
+    - ``quantize``: the plain 16th grid (a machine feel, and exact times for tests): offsets,
+      swing and humanise are all ignored; the velocities stay.
     - ``swing`` in [0, 0.75] delays every off-beat 16th (odd step) by swing/2
-      of a step: 2/3 gives a triplet feel.
+      of a step: 2/3 gives a triplet feel; on top of the offsets.
     - ``humanize`` in [0, 1] adds beat accents (when velocities is None),
       velocity jitter (sd 8h) and microtiming (sd 0.08h step, within +-0.25 step),
-      drawn from ``rng`` (a fixed default seed when None, so output is repeatable).
+      drawn from ``rng`` (a fixed default seed when None, so output is repeatable):
+      per hit, in (step, instrument) order, one normal for the time, then one for the velocity.
     - ``note_map`` {instrument: pitch}; GM_WRITE_PITCHES when None.
+    A time that lands outside the bar is held at its edge (0 or just under 16).
     """
     grid = np.asarray(grid, dtype=bool)
     if grid.shape != (STEPS, len(INSTRUMENTS)):
@@ -350,16 +383,20 @@ def bar_events(
     if not 0.0 <= humanize <= 1.0:
         raise ValueError(f"humanize must be between 0 and 1, got {humanize}")
     pitches = check_note_map(note_map or {}) if note_map is not None else GM_WRITE_PITCHES
+    if quantize:
+        swing = humanize = 0.0
     if velocities is None:
         velocities = accent_velocities(grid, humanize)
-    velocities = np.asarray(velocities)
+    midi_velocity = midi_velocities(velocities).reshape(grid.shape)
+    shift = np.zeros(grid.shape) if offsets is None or quantize else \
+        np.clip(np.nan_to_num(np.asarray(offsets, np.float64).reshape(grid.shape)), -MAX_OFFSET, MAX_OFFSET)
     if humanize > 0 and rng is None:
         rng = portable_random.rng(0)
 
     events = []
     for step, inst in zip(*np.nonzero(grid)):
-        time = float(step) + (swing / 2 if step % 2 == 1 else 0.0)
-        velocity = int(velocities[step, inst]) or DEFAULT_VELOCITY
+        time = float(step) + float(shift[step, inst]) + (swing / 2 if step % 2 == 1 else 0.0)
+        velocity = int(midi_velocity[step, inst]) or DEFAULT_VELOCITY
         if humanize > 0:
             time += float(np.clip(rng.normal(0.0, 0.08 * humanize), -0.25, 0.25))
             velocity += int(round(rng.normal(0.0, 8.0 * humanize)))
@@ -378,8 +415,12 @@ def midi_bytes(
     seed: int | None = None,
     note_map: dict[str, int] | None = None,
     ticks_per_beat: int = 480,
+    offsets: np.ndarray | None = None,
+    quantize: bool = False,
 ) -> bytes:
     """A type-0 Standard MIDI File of the bars [n_bars, 16, 9] on channel 10 (see :func:`bar_events`).
+
+    ``velocities`` and ``offsets`` [n_bars, 16, 9] as :func:`bar_events` takes them per bar.
 
     Encoded here, byte for byte as mido writes it (running status included), because mido's
     message objects cost ~250 bytes each, and building a file with them takes 4 per note:
@@ -396,6 +437,8 @@ def midi_bytes(
         raise ValueError(f"ticks_per_beat must be between 1 and 32767, got {ticks_per_beat}")
     if velocities is not None:
         velocities = np.asarray(velocities).reshape(grids.shape)
+    if offsets is not None:
+        offsets = np.asarray(offsets).reshape(grids.shape)
     rng = portable_random.rng(seed)
     ticks_per_step = ticks_per_beat / STEPS_PER_BEAT
     note_ticks = max(1, int(ticks_per_step * NOTE_LENGTH_STEPS))
@@ -404,7 +447,8 @@ def midi_bytes(
     keys, notes = array("q"), array("H")  # and pitch << 8 | velocity
     for bar, grid in enumerate(grids):
         bar_vel = None if velocities is None else velocities[bar]
-        for time, pitch, velocity in bar_events(grid, bar_vel, swing, humanize, rng, note_map):
+        bar_off = None if offsets is None else offsets[bar]
+        for time, pitch, velocity in bar_events(grid, bar_vel, bar_off, swing, humanize, rng, note_map, quantize):
             start = int(round((bar * STEPS + time) * ticks_per_step))
             keys.extend((2 * start + 1, 2 * (start + note_ticks)))
             notes.extend((pitch << 8 | velocity, pitch << 8))

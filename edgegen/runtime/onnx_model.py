@@ -46,18 +46,22 @@ MAX_LATENT_SIZE = 4096
 """Largest latent size a sidecar may state (the bundled ones: 4, 12, 64)."""
 MAX_PRIOR_MEAN, MAX_PRIOR_LOGVAR = 100.0, 20.0
 """Bounds on the style priors' means and log-variances (trained ones lie within 2 and 1)."""
+MAX_HIT_THRESHOLD, MAX_VELOCITY_GAIN = 100.0, 10.0
+"""Bounds on a drum decoder's calibration: hit thresholds (logits, within +-30) and velocity gains (1-4)."""
 
 BATCH = "batch"
 # The graph interface the runtime calls, per model kind: (inputs, outputs) as {name: shape}, with BATCH
 # for the dynamic axis and a latent name ("z_dim", "z_high", "z_low") or "styles" for sizes the sidecar gives.
 _GRID = [BATCH, STEPS, len(INSTRUMENTS)]
+_HVO = [BATCH, STEPS, 3 * len(INSTRUMENTS)]  # hits, velocities, offsets
 SIGNATURES: dict[str, tuple[dict[str, list], dict[str, list]]] = {
     "letter_generator": ({"z": [BATCH, "z_dim"]}, {"image": [BATCH, 1, IMAGE_SIZE, IMAGE_SIZE]}),
     "letter_classifier": ({"image": [BATCH, 1, IMAGE_SIZE, IMAGE_SIZE]}, {"logits": [BATCH, N_LETTERS]}),
-    "drum_encoder": ({"grid": _GRID}, {"mu_high": [BATCH, "z_high"], "logvar_high": [BATCH, "z_high"],
+    "drum_encoder": ({"hvo": _HVO}, {"mu_high": [BATCH, "z_high"], "logvar_high": [BATCH, "z_high"],
                                        "mu_low": [BATCH, "z_low"], "logvar_low": [BATCH, "z_low"]}),
     "drum_prior_low": ({"z_high": [BATCH, "z_high"]}, {"mu_low": [BATCH, "z_low"], "logvar_low": [BATCH, "z_low"]}),
-    "drum_decoder": ({"z_high": [BATCH, "z_high"], "z_low": [BATCH, "z_low"]}, {"logits": _GRID}),
+    "drum_decoder": ({"z_high": [BATCH, "z_high"], "z_low": [BATCH, "z_low"]},
+                     {"logits": _GRID, "velocities": _GRID, "offsets": _GRID}),
     "drum_style_classifier": ({"grid": _GRID}, {"logits": [BATCH, "styles"]}),
     # the letter style model: a generator (letter + style -> glyph) and an encoder (up to "examples" glyphs
     # with their one-hot letters and a mask of the slots in use -> style); sizes from the sidecar's latent
@@ -125,6 +129,10 @@ class ModelSpec:
     """Per-style mean of p(z_high | style), [len(styles), z_high]."""
     style_prior_logvar: list[list[float]]
     """Per-style log-variance of p(z_high | style), [len(styles), z_high]."""
+    hit_thresholds: list[list[float]]
+    """Drum decoder: logit a cell must exceed to be a hit, [len(styles), 9 instruments] (calibrated after training)."""
+    velocity_gain: list[float]
+    """Drum decoder: per style, the spread of a bar's velocities around its mean, [len(styles)]."""
     metrics: dict[str, Any]
     """Training/validation metrics copied from the checkpoint."""
     onnx_sha256: str
@@ -178,6 +186,8 @@ class ModelSpec:
             styles=styles,
             style_prior_mu=fields.matrix("style_prior_mu", MAX_PRIOR_MEAN),
             style_prior_logvar=fields.matrix("style_prior_logvar", MAX_PRIOR_LOGVAR),
+            hit_thresholds=fields.matrix("hit_thresholds", MAX_HIT_THRESHOLD),
+            velocity_gain=fields.vector("velocity_gain", MAX_VELOCITY_GAIN),
             metrics=fields.get("metrics", dict, {}),
             onnx_sha256=fields.get("onnx_sha256", str),
             parity=fields.get("parity", dict, {}),
@@ -223,6 +233,13 @@ class ModelSpec:
                 if not self.styles or z_high is None or [len(rows)] + sorted({len(r) for r in rows}) != prior_shape:
                     fields.fail(f"{name} must be [{len(self.styles)} styles, z_high {z_high}], "
                                 f"got {len(rows)} rows of {sorted({len(r) for r in rows})}")
+        if self.kind == "drum_decoder":
+            rows = self.hit_thresholds
+            if [len(rows)] + sorted({len(r) for r in rows}) != [len(self.styles), len(INSTRUMENTS)]:
+                fields.fail(f"hit_thresholds must be [{len(self.styles)} styles, {len(INSTRUMENTS)} instruments], "
+                            f"got {len(rows)} rows of {sorted({len(r) for r in rows})}")
+            if len(self.velocity_gain) != len(self.styles) or min(self.velocity_gain, default=0) <= 0:
+                fields.fail(f"velocity_gain must be {len(self.styles)} positive numbers, got {self.velocity_gain}")
 
 
     def _check_style_prior(self, fields: "_Fields") -> None:

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
 from edgegen.runtime import drum_controls
-from edgegen.runtime.drum_spec import STYLES
+from edgegen.runtime.drum_spec import STYLES, TIME_KEEPERS
 
 COLLAPSE_KL = 0.1  # nats: a dimension whose mean KL is below this is collapsed
 ACTIVE_COV = 0.01  # a dimension is active when its posterior mean varies more than this over inputs
@@ -114,31 +114,32 @@ def style_control(model: drum_controls.DrumModel, classify, n_per_style: int, se
                   **sample_options: Any) -> dict[str, Any]:
     """Share of sampled bars the classifier assigns to the requested style, per style and mean.
 
-    ``classify`` maps bars [N, 16, 9] -> style indices [N]. The same samples
-    give the novelty check, so they are returned too.
+    ``classify`` maps hits [N, 16, 9] -> style indices [N]. The same samples (a Groove,
+    ``n_per_style`` bars of each style in STYLES order) give the novelty and realism checks,
+    so they are returned too.
     """
     rng = np.random.default_rng(seed)
     per_style, samples = {}, []
     for s, style in enumerate(model.styles):
         bars = drum_controls.sample_style(model, style, n_per_style, rng, **sample_options)
-        per_style[style] = float((classify(bars) == s).mean())
+        per_style[style] = float((classify(bars.hits) == s).mean())
         samples.append(bars)
     return {"accuracy": float(np.mean(list(per_style.values()))), "per_style": per_style,
-            "samples": np.concatenate(samples)}
+            "samples": drum_controls.Groove.concat(samples)}
 
 
-def transfer_scores(model: drum_controls.DrumModel, classify, grids: np.ndarray, styles: np.ndarray,
+def transfer_scores(model: drum_controls.DrumModel, classify, bars: drum_controls.Groove, styles: np.ndarray,
                     targets: Sequence[str] = STYLES, **options: Any) -> dict[str, Any]:
     """Transfer every source bar to every other style: target-style share and kick/snare kept."""
     per_target, kept_src, kept_out = {}, [], []
     for t, target in enumerate(targets):
-        source = grids[styles != t]
+        source = bars[np.flatnonzero(styles != t)]
         if len(source) == 0:
             continue
         out = drum_controls.transfer(model, source, target, **options)
-        per_target[target] = float((classify(out) == t).mean())
-        kept_src.append(source)
-        kept_out.append(out)
+        per_target[target] = float((classify(out.hits) == t).mean())
+        kept_src.append(source.hits)
+        kept_out.append(out.hits)
     return {"target_accuracy": float(np.mean(list(per_target.values()))), "per_target": per_target,
             "rhythm_kept": rhythm_kept(np.concatenate(kept_src), np.concatenate(kept_out))}
 
@@ -157,10 +158,10 @@ def fitted_style_priors(mu_high: np.ndarray, logvar_high: np.ndarray, styles: np
     return np.stack(mus).astype(np.float32), np.stack(logvars).astype(np.float32)
 
 
-def latent_report(model: drum_controls.DrumModel, grids: np.ndarray, styles: np.ndarray,
+def latent_report(model: drum_controls.DrumModel, hvo: np.ndarray, styles: np.ndarray,
                   style_prior: bool = True) -> dict[str, Any]:
-    """KL per dimension (both levels), collapsed dims, active units and MI on the given bars."""
-    mu_h, lv_h, mu_l, lv_l = model.encode(grids.astype(np.float32))
+    """KL per dimension (both levels), collapsed dims, active units and MI on the given HVO bars [N, 16, 27]."""
+    mu_h, lv_h, mu_l, lv_l = model.encode(hvo.astype(np.float32))
     rng = np.random.default_rng(0)
     z_high = mu_h + np.exp(0.5 * lv_h) * rng.standard_normal(mu_h.shape)
     prior_mu_l, prior_lv_l = model.prior_low(z_high.astype(np.float32))
@@ -177,3 +178,79 @@ def latent_report(model: drum_controls.DrumModel, grids: np.ndarray, styles: np.
         "mutual_information": {"z_high": mutual_information(mu_h, lv_h), "z_low": mutual_information(mu_l, lv_l)},
         "posterior_mean_variance": {"z_high": np.var(mu_h, 0).tolist(), "z_low": np.var(mu_l, 0).tolist()},
     }
+
+
+# ----------------------------------------------------------------------------- realism (DESIGN section 5)
+
+TIME_KEEPER_MIN_HITS = 4  # a bar keeps time when its closed hat, open hat and ride play at least this often
+MS_PER_STEP_AT_120 = 125.0  # one 16th at 120 BPM
+FEATURES = ("hits_per_bar", "time_keeper_hits", "velocity_spread", "offset_spread_ms", "mean_velocity")
+
+
+def bar_features(hits: np.ndarray, velocities: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-bar features [N] each: hits, time-keeping hits (hats and ride), the standard deviation of the
+    velocities of its hits (MIDI units, 0-127) and of its offsets (ms at 120 BPM), and its mean velocity.
+    Spreads of bars with fewer than two hits are NaN (no spread to speak of)."""
+    hits = np.asarray(hits, bool)
+    n = hits.sum(axis=(1, 2))
+    count = np.maximum(n, 1)
+
+    def spread(values: np.ndarray) -> np.ndarray:
+        mean = (values * hits).sum(axis=(1, 2)) / count
+        var = (((values - mean[:, None, None]) ** 2) * hits).sum(axis=(1, 2)) / count
+        return np.where(n >= 2, np.sqrt(var), np.nan)
+
+    return {
+        "hits_per_bar": n.astype(np.float64),
+        "time_keeper_hits": hits[..., list(TIME_KEEPERS)].sum(axis=(1, 2)).astype(np.float64),
+        "velocity_spread": 127.0 * spread(np.asarray(velocities, np.float64)),
+        "offset_spread_ms": MS_PER_STEP_AT_120 * spread(np.asarray(offsets, np.float64)),
+        "mean_velocity": np.where(n > 0, 127.0 * (np.asarray(velocities) * hits).sum(axis=(1, 2)) / count, np.nan),
+    }
+
+
+def voice_mix(hits: np.ndarray) -> np.ndarray:
+    """Per-instrument share of all hits [9]."""
+    per_instrument = np.asarray(hits, bool).sum(axis=(0, 1)).astype(np.float64)
+    return per_instrument / max(per_instrument.sum(), 1.0)
+
+
+def overlapping_area(real: np.ndarray, generated: np.ndarray, points: int = 400) -> float:
+    """Overlapping area of two feature distributions (Yang & Lerch, 2020): the integral of min(p, q) of their
+    Gaussian kernel density estimates (Scott's bandwidth), 1 for identical distributions, 0 for disjoint ones."""
+    from scipy.stats import gaussian_kde
+
+    real, generated = [np.asarray(a, np.float64) for a in (real, generated)]
+    real, generated = real[np.isfinite(real)], generated[np.isfinite(generated)]
+    if len(real) < 2 or len(generated) < 2:
+        return float("nan")
+    jitter = 1e-3 * max(np.ptp(np.concatenate([real, generated])), 1.0)  # a constant feature has no KDE
+    spread = np.random.default_rng(0)
+    real = real + jitter * spread.standard_normal(len(real))
+    generated = generated + jitter * spread.standard_normal(len(generated))
+    p_kde, q_kde = gaussian_kde(real), gaussian_kde(generated)
+    pad = 5 * np.sqrt(max(p_kde.covariance[0, 0], q_kde.covariance[0, 0]))  # the kernels' tails, all of them
+    x = np.linspace(min(real.min(), generated.min()) - pad, max(real.max(), generated.max()) + pad, points)
+    p, q = p_kde(x), q_kde(x)
+    return float(np.trapezoid(np.minimum(p, q), x))
+
+
+def realism(real: tuple[np.ndarray, np.ndarray, np.ndarray],
+            generated: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """Generated bars against real bars of one style, each (hits, velocities, offsets) [N, 16, 9]:
+    means of the bar features, their ratios (generated / real), the share of bars with a
+    time-keeping voice, voice-mix L1 and the overlapping area of every feature's distribution."""
+    fr, fg = bar_features(*real), bar_features(*generated)
+    out: dict[str, Any] = {"real": {}, "generated": {}, "ratio": {}, "overlap": {}}
+    for name in FEATURES:
+        r, g = float(np.nanmean(fr[name])), float(np.nanmean(fg[name])) if np.isfinite(fg[name]).any() else 0.0
+        out["real"][name], out["generated"][name] = r, g
+        out["ratio"][name] = g / r if r else float("nan")
+        out["overlap"][name] = overlapping_area(fr[name], fg[name])
+    share_r = float((fr["time_keeper_hits"] >= TIME_KEEPER_MIN_HITS).mean())
+    share_g = float((fg["time_keeper_hits"] >= TIME_KEEPER_MIN_HITS).mean())
+    out["real"]["time_keeper_share"], out["generated"]["time_keeper_share"] = share_r, share_g
+    out["ratio"]["time_keeper_share"] = share_g / share_r if share_r else float("nan")
+    out["voice_mix_l1"] = float(np.abs(voice_mix(real[0]) - voice_mix(generated[0])).sum())
+    out["voice_mix"] = {"real": voice_mix(real[0]).round(4).tolist(), "generated": voice_mix(generated[0]).round(4).tolist()}
+    return out

@@ -1,8 +1,12 @@
-"""The drum corpus: one-bar grids cut from the Groove MIDI Dataset (DESIGN section 3.2).
+"""The drum corpus: one-bar HVO bars cut from the Groove MIDI Dataset (DESIGN section 3.2).
 
-Built once from a GMD folder and shipped inside the package
-(edgegen/data/groove_corpus.npz, a few hundred KB) with GMD's attribution and
-license, so a fresh machine trains without the dataset. GMD's own
+A bar is hits [16, 9], and for each hit its velocity (0-1: the MIDI velocity / 127)
+and its offset from the 16th-note grid (-0.5..0.5 of a step), GrooVAE's HVO
+representation: what a drummer played, not only where. A cell with several onsets
+keeps the loudest. Built once from a GMD folder and shipped inside the package
+(edgegen/data/groove_corpus.npz, about 0.5 MB: hits as packed bits, then per hit its
+MIDI velocity as uint8 and its offset as int8 in 1/254ths of a step, 0.5 ms at 120 BPM)
+with GMD's attribution and license, so a fresh machine trains without the dataset. GMD's own
 train/validation/test split is kept: its test performances never leak into
 training, and duplicates are removed only within a split (about 10 % of test
 bars also occur in training; that is what the nearest-bar baseline measures).
@@ -23,6 +27,7 @@ from edgegen.runtime.files import atomic_output
 from edgegen.runtime.midi_io import MidiFileError, read_midi
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+OFFSET_SCALE = 254  # stored int8 offset = round(offset in steps * OFFSET_SCALE): -0.5..0.5 -> -127..127
 CORPUS_PATH = DATA_DIR / "groove_corpus.npz"
 MIN_TRAIN_BARS_PER_STYLE = 200
 
@@ -31,19 +36,25 @@ MIN_TRAIN_BARS_PER_STYLE = 200
 class Corpus:
     """Bars with their style, split and source; all arrays share the first axis."""
 
-    grids: np.ndarray  # [N, 16, 9] bool
+    grids: np.ndarray  # [N, 16, 9] bool, the hits
     styles: np.ndarray  # [N] int64 index into STYLES
     splits: np.ndarray  # [N] int64 index into SPLITS
     sources: np.ndarray  # [N] str, "<GMD id>:<bar index>"
+    velocities: np.ndarray  # [N, 16, 9] float32 in 0-1 (MIDI velocity / 127), 0 where no hit
+    offsets: np.ndarray  # [N, 16, 9] float32, steps from the grid in -0.5..0.5, 0 where no hit
 
     def subset(self, split: str) -> "Corpus":
         """The bars of one split ("train", "validation" or "test")."""
-        keep = self.splits == SPLITS.index(split)
-        return Corpus(self.grids[keep], self.styles[keep], self.splits[keep], self.sources[keep])
+        return self.take(self.splits == SPLITS.index(split))
 
     def take(self, index: np.ndarray) -> "Corpus":
-        """The bars at ``index`` (for quick runs and tests)."""
-        return Corpus(self.grids[index], self.styles[index], self.splits[index], self.sources[index])
+        """The bars at ``index`` (an index array or a boolean mask; for splits, quick runs and tests)."""
+        return Corpus(self.grids[index], self.styles[index], self.splits[index], self.sources[index],
+                      self.velocities[index], self.offsets[index])
+
+    def hvo(self) -> np.ndarray:
+        """The model's input [N, 16, 27] float32: hits, velocities, offsets, 9 columns each."""
+        return hvo(self.grids, self.velocities, self.offsets)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{split: {style: bars}}, the table the results report."""
@@ -70,6 +81,12 @@ def unpack_grids(packed: np.ndarray) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=cells).astype(bool).reshape(-1, STEPS, len(INSTRUMENTS))
 
 
+def hvo(grids: np.ndarray, velocities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Hits, velocities and offsets [N, 16, 9] each -> [N, 16, 27] float32 (velocity and offset 0 where no hit)."""
+    hits = np.asarray(grids, dtype=np.float32)
+    return np.concatenate([hits, hits * velocities, hits * offsets], axis=-1).astype(np.float32)
+
+
 def build_corpus(gmd: str | Path, include_fills: bool = False) -> tuple[Corpus, list[str]]:
     """Read every mapped-style, 4/4 GMD performance into unique non-empty bars per split.
 
@@ -79,7 +96,7 @@ def build_corpus(gmd: str | Path, include_fills: bool = False) -> tuple[Corpus, 
     gmd = Path(gmd)
     rows = list(csv.DictReader(open(gmd / "info.csv", newline="")))
     seen: set[tuple[int, bytes]] = set()
-    grids, styles, splits, sources, skipped = [], [], [], [], []
+    grids, velocities, offsets, styles, splits, sources, skipped = [], [], [], [], [], [], []
     for row in rows:
         style = GMD_STYLE_MAP.get(row["style"].split("/")[0])
         if style is None or row["split"] not in SPLITS:
@@ -98,21 +115,36 @@ def build_corpus(gmd: str | Path, include_fills: bool = False) -> tuple[Corpus, 
                 continue
             seen.add(key)
             grids.append(grid)
+            velocities.append(track.velocities[bar_index])
+            offsets.append(track.offsets[bar_index])
             styles.append(STYLES.index(style))
             splits.append(split)
             sources.append(f"{row['id']}:{bar_index}")
     corpus = Corpus(
         np.array(grids, dtype=bool), np.array(styles, dtype=np.int64),
         np.array(splits, dtype=np.int64), np.array(sources),
+        np.array(velocities, dtype=np.float32).reshape(-1, STEPS, len(INSTRUMENTS)) / 127.0,
+        _dequantise_offsets(_quantise_offsets(np.array(offsets, dtype=np.float32).reshape(-1, STEPS, len(INSTRUMENTS)))),
     )
     return corpus, skipped
 
 
+def _quantise_offsets(offsets: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(offsets * OFFSET_SCALE), -127, 127).astype(np.int8)
+
+
+def _dequantise_offsets(stored: np.ndarray) -> np.ndarray:
+    return (stored.astype(np.float32) / OFFSET_SCALE).astype(np.float32)
+
+
 def save_corpus(corpus: Corpus, path: str | Path = CORPUS_PATH) -> None:
-    """Write the compact .npz atomically (packed bits, no pickled objects)."""
+    """Write the compact .npz atomically (packed bits, per-hit uint8 velocity and int8 offset, no pickled objects)."""
+    hits = corpus.grids.astype(bool)
     with atomic_output(path, suffix=".npz") as tmp:
         np.savez_compressed(
-            tmp, grids_packed=pack_grids(corpus.grids), styles=corpus.styles.astype(np.int8),
+            tmp, grids_packed=pack_grids(corpus.grids),
+            hit_velocities=np.clip(np.round(corpus.velocities[hits] * 127), 1, 127).astype(np.uint8),  # C order
+            hit_offsets=_quantise_offsets(corpus.offsets[hits]), styles=corpus.styles.astype(np.int8),
             splits=corpus.splits.astype(np.int8), sources=corpus.sources.astype(str),
             style_names=np.array(STYLES), split_names=np.array(SPLITS), instruments=np.array(INSTRUMENTS),
         )
@@ -123,10 +155,13 @@ def load_corpus(path: str | Path = CORPUS_PATH) -> Corpus:
     with np.load(path, allow_pickle=False) as data:
         if tuple(data["style_names"]) != STYLES or tuple(data["instruments"]) != INSTRUMENTS:
             raise ValueError(f"{path}: corpus was built for other styles or instruments")
-        return Corpus(
-            unpack_grids(data["grids_packed"]), data["styles"].astype(np.int64),
-            data["splits"].astype(np.int64), data["sources"],
-        )
+        grids = unpack_grids(data["grids_packed"])
+        velocities, offsets = np.zeros(grids.shape, np.float32), np.zeros(grids.shape, np.float32)
+        if "hit_velocities" in data:  # corpora built before HVO have hits only: velocity 0, offset 0
+            velocities[grids] = data["hit_velocities"].astype(np.float32) / 127.0
+            offsets[grids] = _dequantise_offsets(data["hit_offsets"])
+        return Corpus(grids, data["styles"].astype(np.int64), data["splits"].astype(np.int64), data["sources"],
+                      velocities, offsets)
 
 
 def copy_attribution(gmd: str | Path, out_dir: str | Path = DATA_DIR) -> None:

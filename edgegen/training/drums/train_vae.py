@@ -18,23 +18,32 @@ from torch.nn import functional as F
 
 from edgegen.training import distributed
 from edgegen.training.common import check_finite, progress
+from edgegen.training.drums.calibration import calibrate, save_calibration
 from edgegen.training.drums.corpus import Corpus, balanced_style_weights
 from edgegen.training.loop import Trainable, fit
 from edgegen.training.drums.vae import (
     DrumVAEConfig,
     KIND,
     HierarchicalDrumVAE,
+    TorchDrumModel,
     gaussian_kl,
     kl_weight,
     output_temperature,
 )
 
 
+def hit_squared_error(predicted: torch.Tensor, target: torch.Tensor, hits: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over each bar's hits only [N]: a rest has no velocity or offset to learn."""
+    return (hits * (predicted - target).pow(2)).sum((1, 2))
+
+
 def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, progress_frac: float,
              style_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """The training objective for a batch, with its parts (all means over the batch).
+    """The training objective for a batch of HVO bars x [N, 16, 27], with its parts (all means over the batch).
 
-    recon: BCE summed over the 144 cells; kl_high per dim against p(z_high | style)
+    recon: BCE of the hits summed over the 144 cells, plus velocity_weight x the squared
+    velocity error and offset_weight x the squared offset error, each summed over the
+    bar's hits only (a rest has no velocity or offset to learn); kl_high per dim against p(z_high | style)
     (N(0, I) when the style prior is off); kl_low per dim against p(z_low | z_high);
     free bits floor each dimension's batch-mean KL; style_ce asks z_high to be
     most likely under its own style's Gaussian (weighted per style by ``style_weights``).
@@ -44,8 +53,13 @@ def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, 
     z_high = mu_h + torch.randn_like(mu_h) * (0.5 * logvar_h).exp()
     z_low = mu_l + torch.randn_like(mu_l) * (0.5 * logvar_l).exp()
     prior_mu_l, prior_logvar_l = model.prior_low(z_high)
-    logits = model.decoder(z_high, z_low) / output_temperature(c, progress_frac)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2)).mean()
+    logits, velocity, offset = model.decoder(z_high, z_low)
+    hits, true_velocity, true_offset = x.split(logits.shape[-1], dim=2)  # [N, 16, 9] x3
+    hit_bce = F.binary_cross_entropy_with_logits(logits / output_temperature(c, progress_frac), hits,
+                                                 reduction="none").sum((1, 2)).mean()
+    velocity_se = hit_squared_error(velocity, true_velocity, hits).mean()
+    offset_se = hit_squared_error(offset, true_offset, hits).mean()
+    recon = hit_bce + c.velocity_weight * velocity_se + c.offset_weight * offset_se
 
     prior_mu_h, prior_logvar_h = model.high_prior(styles)
     kl_high = gaussian_kl(mu_h, logvar_h, prior_mu_h, prior_logvar_h).mean(0)  # [z_high]
@@ -57,7 +71,8 @@ def vae_loss(model: HierarchicalDrumVAE, x: torch.Tensor, styles: torch.Tensor, 
     if c.style_prior and c.style_ce_weight > 0:
         style_ce = F.cross_entropy(model.style_logits(mu_h), styles, weight=style_weights)
         loss = loss + c.style_ce_weight * style_ce
-    return {"loss": loss, "recon": recon, "kl_high": kl_high, "kl_low": kl_low, "style_ce": style_ce}
+    return {"loss": loss, "recon": recon, "hit_bce": hit_bce, "velocity_se": velocity_se, "offset_se": offset_se,
+            "kl_high": kl_high, "kl_low": kl_low, "style_ce": style_ce}
 
 
 class VaeObjective(nn.Module):
@@ -73,15 +88,22 @@ class VaeObjective(nn.Module):
 
 
 @torch.no_grad()
-def reconstruct(model: HierarchicalDrumVAE, grids: np.ndarray, batch: int = 2048) -> np.ndarray:
-    """Decode each bar's posterior means and threshold at 0.5 -> bool [N, 16, 9]."""
+def reconstruct(model: HierarchicalDrumVAE, hvo: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
+    """Decode each bar's posterior means: hits thresholded at 0.5 (bool), velocities and offsets [N, 16, 9]."""
     model.eval()
-    out = []
-    for start in range(0, len(grids), batch):
-        x = torch.as_tensor(grids[start:start + batch], dtype=torch.float32)
+    hits, velocities, offsets = [], [], []
+    for start in range(0, len(hvo), batch):
+        x = torch.as_tensor(hvo[start:start + batch], dtype=torch.float32)
         mu_h, _, mu_l, _ = model.encoder(x)
-        out.append((model.decoder(mu_h, mu_l) > 0).numpy())
-    return np.concatenate(out) if out else np.zeros((0,) + grids.shape[1:], bool)
+        logits, velocity, offset = model.decoder(mu_h, mu_l)
+        hits.append((logits > 0).numpy())
+        velocities.append(velocity.numpy())
+        offsets.append(offset.numpy())
+    if not hits:
+        empty = np.zeros((0, hvo.shape[1], hvo.shape[2] // 3), np.float32)
+        return empty.astype(bool), empty, empty
+    return np.concatenate(hits), np.concatenate(velocities), np.concatenate(offsets)
 
 
 def recon_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -94,16 +116,25 @@ def recon_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"cell_accuracy": float((truth == pred).mean()), "hit_f1": f1}
 
 
+def hvo_scores(corpus: Corpus, velocities: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
+    """Mean absolute velocity error (0-1 scale) and offset error (steps) over the true hits of ``corpus``."""
+    hits = corpus.grids.astype(bool)
+    return {"velocity_mae": float(np.abs(velocities[hits] - corpus.velocities[hits]).mean()),
+            "offset_mae_steps": float(np.abs(offsets[hits] - corpus.offsets[hits]).mean())}
+
+
 @torch.no_grad()
 def validate(model: HierarchicalDrumVAE, corpus: Corpus) -> dict[str, Any]:
     """Validation loss parts (at full KL weight) and reconstruction scores."""
     model.eval()
-    x = torch.as_tensor(corpus.grids, dtype=torch.float32)
-    parts = vae_loss(model, x, torch.as_tensor(corpus.styles), progress_frac=1.0)
-    scores = recon_scores(corpus.grids, reconstruct(model, corpus.grids))
+    hvo = corpus.hvo()
+    parts = vae_loss(model, torch.as_tensor(hvo), torch.as_tensor(corpus.styles), progress_frac=1.0)
+    hits, velocities, offsets = reconstruct(model, hvo)
+    scores = recon_scores(corpus.grids, hits) | hvo_scores(corpus, velocities, offsets)
     return {"val_loss": float(parts["loss"]), "val_recon": float(parts["recon"]),
             "val_kl_high": parts["kl_high"].tolist(), "val_kl_low": parts["kl_low"].tolist(),
-            "val_cell_accuracy": scores["cell_accuracy"], "val_hit_f1": scores["hit_f1"]}
+            "val_cell_accuracy": scores["cell_accuracy"], "val_hit_f1": scores["hit_f1"],
+            "val_velocity_mae": scores["velocity_mae"], "val_offset_mae_steps": scores["offset_mae_steps"]}
 
 
 def learning_rate(config: DrumVAEConfig, epoch: int) -> float:
@@ -119,7 +150,7 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
     torch.manual_seed(config.seed)
     model = HierarchicalDrumVAE(config).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    x_all = torch.as_tensor(train.grids, dtype=torch.float32, device=device)
+    x_all = torch.as_tensor(train.hvo(), device=device)  # [N, 16, 27]
     s_all = torch.as_tensor(train.styles, device=device)
     style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles), device=device) \
         if config.style_ce_balanced else None
@@ -127,7 +158,7 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
 
     def train_epoch(epoch: int) -> dict[str, float]:
         objective.train()
-        sums = {"loss": 0.0, "recon": 0.0, "style_ce": 0.0}
+        sums = {"loss": 0.0, "recon": 0.0, "hit_bce": 0.0, "velocity_se": 0.0, "offset_se": 0.0, "style_ce": 0.0}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, epoch - 1)
         batches = list(distributed.shard_batches(len(x_all), config.batch_size, epoch, config.seed))
@@ -152,4 +183,13 @@ def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Co
     checkpoint = fit(Trainable(KIND, variant, config, {"model": model}, {"adam": optimizer}, train_epoch, evaluate),
                      run_dir, log)
     model.eval()
+    if distributed.current().is_main:  # the decoding calibration of the trained model (seconds, deterministic)
+        calibrate_run(model, train, validation, run_dir)
     return model, checkpoint
+
+
+def calibrate_run(model: HierarchicalDrumVAE, train: Corpus, validation: Corpus, run_dir: str | Path) -> None:
+    """Calibrate decoding on GMD's training and validation bars; write RUN/calibration.json."""
+    save_calibration(run_dir, calibrate(TorchDrumModel(model), np.concatenate([train.grids, validation.grids]),
+                                        np.concatenate([train.velocities, validation.velocities]),
+                                        np.concatenate([train.styles, validation.styles])))

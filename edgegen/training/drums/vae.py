@@ -1,9 +1,14 @@
-"""Hierarchical VAE for one-bar drum grids [16 steps, 9 instruments] (DESIGN section 4).
+"""Hierarchical VAE for one-bar drum bars in HVO form [16 steps, 9 instruments x 3] (DESIGN section 4).
 
-Inference is bottom-up: Conv1d over the 16 steps -> shared features -> q(z_low|x)
-(12-d) and, from the same features, q(z_high|x) (4-d). Generation is top-down:
-z_high ~ p(z_high | style) (a learned Gaussian per style), z_low ~ p(z_low | z_high),
-x ~ decoder(z_high, z_low). The KL of z_low is taken against that conditional
+A bar is hits, velocities (0-1) and offsets from the grid (-0.5..0.5 of a 16th), as in
+GrooVAE (Gillick et al., 2019). Inference is bottom-up: Conv1d over the 16 steps of all
+27 channels -> shared features -> q(z_low|x) (12-d) and, from the same features,
+q(z_high|x) (4-d). Generation is top-down: z_high ~ p(z_high | style) (a learned
+Gaussian per style), z_low ~ p(z_low | z_high), x ~ decoder(z_high, z_low), whose last
+layer has three heads: hit logits, velocities (sigmoid) and offsets (tanh / 2). The
+velocity and offset heads are trained only where the bar has a hit (a rest has neither),
+so they say how a hit at that cell would be played, and a hit that decoding adds
+(complexity) still gets a velocity and an offset. The KL of z_low is taken against that conditional
 prior, so fixing z_high and resampling z_low varies a groove within its style.
 
 The style prior is what makes "sample jazz" work: an unsupervised 4-d z_high
@@ -26,11 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgegen.runtime.drum_spec import INSTRUMENTS, STEPS, STYLES
+from edgegen.runtime.drum_spec import HVO_CHANNELS, INSTRUMENTS, STEPS, STYLES
 from edgegen.training.checkpoint import load_model
 
 KIND = "drum_vae"
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 6.0  # keeps exp() finite; posteriors never need more range
+# Hit logits are clamped here: beyond it a cell is certain (probability 1 - 1e-7) and every calibrated threshold,
+# complexity included, lies far inside (within +-7; an instrument a style never plays sits at 30, above it). Unclamped,
+# logits of 40 differed between torch and onnxruntime by 3 float32 ulps (1.1e-5), over the export's 1e-5 parity bound.
+LOGIT_LIMIT = 16.0
 
 
 @dataclass
@@ -48,13 +57,17 @@ class DrumVAEConfig:
     style_prior: bool = True  # learned p(z_high | style); False = unsupervised N(0, I)
     style_ce_weight: float = 1.0  # weight of "z_high is most likely under its own style's Gaussian"
     style_ce_balanced: bool = True  # weigh that cross-entropy by inverse style frequency (rock has 10x electronic)
-    beta_high: float = 0.1  # KL weight of z_high (beta < 1 trades KL for reconstruction)
-    beta_low: float = 0.1  # KL weight of z_low
+    beta_high: float = 0.05  # KL weight of z_high (beta < 1 trades KL for reconstruction)
+    beta_low: float = 0.05  # KL weight of z_low
     kl_schedule: str = "cyclical"  # "none", "linear" or "cyclical" annealing of both KL weights
     kl_cycles: int = 4  # cycles of the cyclical schedule
     kl_rise: float = 0.5  # share of each cycle (or of the linear warm-up span) spent rising
     linear_span: float = 0.5  # share of training over which the linear schedule rises
     free_bits: float = 0.25  # nats per dimension below which a dimension's KL is not penalised
+    velocity_weight: float = 3.0  # weight of the squared velocity error, summed over a bar's hits
+    offset_weight: float = 3.0  # weight of the squared offset error (in steps), summed over a bar's hits
+    groove_branch: bool = False  # velocities and offsets from their own decoder branch instead of the hits' last layer
+    groove_detach: bool = False  # that branch reads the latents without sending gradient back (latents carry hits)
     temperature_start: float = 1.5  # output temperature at the start, annealed to 1 over the first half
     epochs: int = 30  # passes over the training bars (validation F1 stops rising around 25)
     batch_size: int = 128  # bars per step
@@ -79,6 +92,11 @@ VARIANTS: dict[str, DrumVAEConfig] = {
     # The same switches at beta 1 (the second report's setting), where collapse has room to happen.
     "ablation_none_beta1": DrumVAEConfig(kl_schedule="none", free_bits=0.0, beta_high=1.0, beta_low=1.0),
     "ablation_cyclical_freebits_beta1": DrumVAEConfig(beta_high=1.0, beta_low=1.0),
+    # Explored while adding velocities and offsets (reports/drums/README.md), not part of `all`:
+    "hits_only": DrumVAEConfig(velocity_weight=0.0, offset_weight=0.0),  # HVO in, hits learned only
+    "groove_weight10": DrumVAEConfig(velocity_weight=10.0, offset_weight=10.0, beta_high=0.1, beta_low=0.1),
+    "groove_branch_detached": DrumVAEConfig(groove_branch=True, groove_detach=True),
+    "style_ce_half": DrumVAEConfig(style_ce_weight=0.5),
     # Tests and --quick: tiny and fast.
     "tiny": DrumVAEConfig(conv_channels=8, hidden=32, prior_hidden=16, decoder_channels=8, epochs=2,
                           batch_size=64, val_every=1),
@@ -101,11 +119,11 @@ def get_config(variant: str, **overrides: Any) -> DrumVAEConfig:
 class Encoder(nn.Module):
     """Bottom-up inference: bars -> (mu_high, logvar_high, mu_low, logvar_low)."""
 
-    def __init__(self, n_instruments: int, steps: int, conv_channels: int, hidden: int, z_high: int, z_low: int,
+    def __init__(self, in_channels: int, steps: int, conv_channels: int, hidden: int, z_high: int, z_low: int,
                  dropout: float = 0.0):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv1d(n_instruments, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
+            nn.Conv1d(in_channels, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
             nn.Conv1d(conv_channels, conv_channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
         )
         self.features = nn.Sequential(nn.Linear(conv_channels * steps, hidden), nn.ReLU(),  # [N, H]
@@ -115,7 +133,7 @@ class Encoder(nn.Module):
                                   nn.Linear(hidden // 2, 2 * z_high))  # [N, 2*z_high]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.conv(x.transpose(1, 2))  # [N, 9, 16] -> [N, C, 16]
+        h = self.conv(x.transpose(1, 2))  # [N, 16, 27] -> [N, 27, 16] -> [N, C, 16]
         h = self.features(h.flatten(1))  # [N, H]
         mu_low, logvar_low = self.low(h).chunk(2, dim=1)  # [N, z_low] x2
         mu_high, logvar_high = self.high(h).chunk(2, dim=1)  # [N, z_high] x2
@@ -137,25 +155,41 @@ class PriorLow(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(z_high, z_low) -> hit logits [N, 16, 9]; the Conv1d layers shape each step from its neighbours."""
+    """(z_high, z_low) -> hit logits, velocities (0-1), offsets (-0.5..0.5) [N, 16, 9] each.
+
+    The Conv1d layers shape each step from its neighbours; one 1x1 conv gives all three heads.
+    """
 
     def __init__(self, z_high: int, z_low: int, hidden: int, channels: int, steps: int, n_instruments: int,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, groove_branch: bool = False, groove_detach: bool = False):
         super().__init__()
-        self.channels, self.steps = channels, steps
-        self.project = nn.Sequential(nn.Linear(z_high + z_low, hidden), nn.ReLU(),  # [N, H]
-                                     nn.Linear(hidden, channels * steps), nn.ReLU(),  # [N, C*16]
-                                     nn.Dropout(dropout))
-        self.conv = nn.Sequential(
+        self.channels, self.steps, self.n_instruments = channels, steps, n_instruments
+        self.groove_detach = groove_detach
+        self.trunk = self._branch(z_high + z_low, hidden, channels, steps, n_instruments * (1 if groove_branch else 3),
+                                  dropout)  # [N, 9 or 27, 16]
+        self.groove = self._branch(z_high + z_low, hidden, channels, steps, 2 * n_instruments, dropout) \
+            if groove_branch else None  # [N, 18, 16]: velocity, offset
+
+    @staticmethod
+    def _branch(z: int, hidden: int, channels: int, steps: int, out: int, dropout: float) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(z, hidden), nn.ReLU(),  # [N, H]
+            nn.Linear(hidden, channels * steps), nn.ReLU(),  # [N, C*16]
+            nn.Dropout(dropout),
+            nn.Unflatten(1, (channels, steps)),  # [N, C, 16]
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
             nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),  # [N, C, 16]
-            nn.Conv1d(channels, n_instruments, 1),  # [N, 9, 16]
+            nn.Conv1d(channels, out, 1),  # [N, out, 16]
         )
 
-    def forward(self, z_high: torch.Tensor, z_low: torch.Tensor) -> torch.Tensor:
-        h = self.project(torch.cat([z_high, z_low], dim=1))  # [N, C*16]
-        h = h.view(-1, self.channels, self.steps)  # [N, C, 16]
-        return self.conv(h).transpose(1, 2)  # [N, 16, 9]
+    def forward(self, z_high: torch.Tensor, z_low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z = torch.cat([z_high, z_low], dim=1)  # [N, z_high + z_low]
+        out = self.trunk(z).transpose(1, 2)  # [N, 16, 9 or 27]
+        if self.groove is not None:
+            groove = self.groove(z.detach() if self.groove_detach else z).transpose(1, 2)  # [N, 16, 18]
+            out = torch.cat([out, groove], dim=2)  # [N, 16, 27]
+        logits, velocity, offset = out.split(self.n_instruments, dim=2)  # [N, 16, 9] x3
+        return logits.clamp(-LOGIT_LIMIT, LOGIT_LIMIT), torch.sigmoid(velocity), 0.5 * torch.tanh(offset)
 
 
 class HierarchicalDrumVAE(nn.Module):
@@ -166,9 +200,10 @@ class HierarchicalDrumVAE(nn.Module):
         c = config
         self.config = config
         n_inst = len(INSTRUMENTS)
-        self.encoder = Encoder(n_inst, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low, c.dropout)
+        self.encoder = Encoder(HVO_CHANNELS, STEPS, c.conv_channels, c.hidden, c.z_high, c.z_low, c.dropout)
         self.prior_low = PriorLow(c.z_high, c.z_low, c.prior_hidden)
-        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst, c.dropout)
+        self.decoder = Decoder(c.z_high, c.z_low, c.hidden, c.decoder_channels, STEPS, n_inst, c.dropout,
+                               c.groove_branch, c.groove_detach)
         # p(z_high | style): start the means apart on a small random layout so styles can separate.
         generator = torch.Generator().manual_seed(c.seed)
         init_mu = torch.randn(c.n_styles, c.z_high, generator=generator) if c.style_prior else \
@@ -226,22 +261,32 @@ def style_priors(model: HierarchicalDrumVAE) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TorchDrumModel:
-    """A trained VAE seen through the drum_controls.DrumModel protocol (numpy in, numpy out)."""
+    """A trained VAE seen through the drum_controls.DrumModel protocol (numpy in, numpy out).
 
-    def __init__(self, model: HierarchicalDrumVAE):
+    ``calibration`` {"hit_thresholds": [styles, 9], "velocity_gain": [styles]} comes from the file
+    beside the checkpoint (training.drums.calibration); without one every threshold is logit 0
+    (probability 0.5) and every gain 1.
+    """
+
+    def __init__(self, model: HierarchicalDrumVAE, calibration: dict[str, np.ndarray] | None = None):
         self.model = model.eval()
         self.styles = list(STYLES)
         self.style_prior_mu, self.style_prior_logvar = style_priors(model)
+        calibration = calibration or {}
+        self.hit_thresholds = np.asarray(calibration.get(
+            "hit_thresholds", np.zeros((len(STYLES), len(INSTRUMENTS)))), np.float32)  # [S, 9]
+        self.velocity_gain = np.asarray(calibration.get("velocity_gain", np.ones(len(STYLES))), np.float32)  # [S]
 
     @torch.no_grad()
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(t.numpy() for t in self.model.encoder(torch.as_tensor(x, dtype=torch.float32)))
+    def encode(self, hvo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(t.numpy() for t in self.model.encoder(torch.as_tensor(hvo, dtype=torch.float32)))
 
     @torch.no_grad()
     def prior_low(self, z_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return tuple(t.numpy() for t in self.model.prior_low(torch.as_tensor(z_high, dtype=torch.float32)))
 
     @torch.no_grad()
-    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> np.ndarray:
-        return self.model.decoder(torch.as_tensor(z_high, dtype=torch.float32),
-                                  torch.as_tensor(z_low, dtype=torch.float32)).numpy()
+    def decode(self, z_high: np.ndarray, z_low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = self.model.decoder(torch.as_tensor(z_high, dtype=torch.float32),
+                                 torch.as_tensor(z_low, dtype=torch.float32))
+        return tuple(t.numpy() for t in out)
