@@ -152,13 +152,23 @@ def test_the_model_menu_offers_the_style_model_and_the_gans_and_draws_as_fontgen
             time.sleep(0.1)
 
 
-def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):
+def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page, tmp_path):
+    """Hits equal, velocities and offsets within 1e-5, and "Download MIDI" is `drumgen sample --out`'s file."""
     generator = DrumGenerator()
     for style, bars, seed in DRUM_CASES:
-        got = call(page, f"window.edgegen.sampleBars({style!r}, {bars}, {seed})")
+        got = call(page, f"window.edgegen.sampleBars({style!r}, {bars}, {seed})"
+                         ".then((hits) => ({hits, velocities: hits.velocities, offsets: hits.offsets}))")
         expected = generator.sample(style, bars, seed)
-        assert np.asarray(got).shape == (bars, 16, 9), (style, seed)
-        assert np.array_equal(np.asarray(got, dtype=bool), expected), (style, bars, seed)
+        assert np.asarray(got["hits"]).shape == (bars, 16, 9), (style, seed)
+        assert np.array_equal(np.asarray(got["hits"], dtype=bool), expected.hits), (style, bars, seed)
+        for name in ("velocities", "offsets"):
+            values = np.float32(got[name])
+            assert values.shape == (bars, 16, 9), (name, style, seed)
+            assert np.abs(values - getattr(expected, name)).max() <= 1e-5, (name, style, bars, seed)
+        bpm = float(page.find_element("id", "bpm").get_attribute("value"))
+        generator.write_midi(expected, tmp_path / "cli.mid", bpm=bpm, swing=0.0)
+        page_midi = bytes(page.execute_script("return window.edgegen.midiBytes()"))
+        assert page_midi == (tmp_path / "cli.mid").read_bytes(), (style, bars, seed)
     later = call(page, "(async () => { const t = performance.now(); await window.edgegen.renderLetter('B', 1);"
                        " const a = performance.now(); await window.edgegen.sampleBars('latin', 1, 1);"
                        " return [a - t, performance.now() - a]; })()")
@@ -167,6 +177,10 @@ def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):
 
 def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops(page):
     hits_in_first_bar = int(np.asarray(call(page, "window.edgegen.sampleBars('rock', 2, 3)"))[0].sum())
+    # the first bar's notes as midi_io.bar_events plays them: learned offsets and velocities
+    groove = DrumGenerator().sample("rock", 2, 3)
+    from edgegen.runtime import midi_io
+    first_bar = midi_io.bar_events(groove.hits[0], groove.velocities[0], groove.offsets[0])
     before = page.execute_script("return {...window.edgegen.stats}")
     page.find_element("id", "bpm").clear()
     page.find_element("id", "bpm").send_keys("120")
@@ -179,6 +193,15 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     stats = page.execute_script("return {...window.edgegen.stats}")
     assert page.execute_script("return window.edgegen.playing") is True
     assert stats["scheduledEvents"] - before["scheduledEvents"] >= hits_in_first_bar > 0
+    # the first bar went to the synth as bar_events gives it: each note at its offset (swing 0), its velocity
+    bar = next(b for b in stats["recentBars"] if b["index"] == 0)
+    step = 60 / 120 / 4
+    assert [(pitch, velocity) for _, pitch, velocity, _ in bar["events"]] == [(p, v) for _, p, v in first_bar]
+    assert np.allclose([t for t, *_ in bar["events"]], [t for t, _, _ in first_bar], rtol=0, atol=1e-5)
+    assert np.allclose([when - bar["start"] for *_, when in bar["events"]], [t * step for t, _, _ in first_bar],
+                       rtol=0, atol=1e-6)
+    assert any(t != round(t) for t, _, _ in first_bar) and len({v for _, _, v in first_bar}) > 1, \
+        "the bar is on the grid at one velocity: this would not see offsets or velocities"
     # a bar ahead: the next bar is queued once the one before it starts, so at most two bars (2 s each at 120 BPM)
     # are ever ahead of the audio clock
     assert 0 < clock["nextBar"] - clock["now"] <= 2 * 2.0 + 0.05
@@ -220,7 +243,8 @@ def test_the_controls_evolve_and_morph_as_drumgen_sample_does(page, mode):
     generator = DrumGenerator()
     expected = (generator.evolve("hiphop", 6, 21, every=4) if mode == "evolve"
                 else generator.morph("hiphop", "latin", 6, 21))
-    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected)
+    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected.hits)
+    assert np.abs(np.float32(groove["velocities"]) - expected.velocities).max() <= 1e-5
 
 
 def test_bad_input_shows_a_message_not_a_blank_page(page, tmp_path):

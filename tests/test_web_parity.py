@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgegen.runtime import midi_io, portable_random
-from edgegen.runtime.drum_generator import DrumGenerator
+from edgegen.runtime.drum_generator import DrumGenerator, Groove
 from edgegen.runtime.font_generator import FALLBACK_LETTER_MODEL, default_letter_model, open_letter_model
 from edgegen.runtime.onnx_model import models_dir
 from edgegen.web import STATIC_DIR
@@ -25,6 +25,7 @@ from edgegen.web.server import drum_kit, missing_vendor_files
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTER_TOLERANCE = 1e-5  # max abs, before thresholding (DESIGN section 6)
+DRUM_TOLERANCE = 1e-5  # velocities and offsets of hits, max abs
 INK = 0.5  # the export parity's threshold on glyph pixels
 SEEDS = (0, 7, 2**32 + 5, 2**53 - 1)
 LETTER_CASES = [("A", 0), ("Q", 7), ("Z", 123456789), ("g", 2**53 - 1)]
@@ -45,11 +46,14 @@ def drum_cases(styles: list[str]) -> list[dict]:
         {"method": "sample", "style": styles[0], "bars": 8, "seed": 13, "options": {"complexity": -0.75}},
         {"method": "evolve", "style": styles[3], "bars": 10, "seed": 5, "options": {"every": 4}},
         {"method": "morph", "style": styles[0], "to": styles[-1], "bars": 6, "seed": 9, "options": {}},
+        {"method": "morph", "style": styles[1], "to": styles[1], "bars": 1, "seed": 4, "options": {}},
+        {"method": "evolve", "style": styles[4], "bars": 7, "seed": 2**53 - 1, "options": {"every": 3, "temperature": 0.5}},
+        {"method": "sample", "style": styles[4], "bars": 64, "seed": 2**32 + 1, "options": {"complexity": 1.0}},
     ]
     return cases
 
 
-def python_grooves(generator: DrumGenerator, cases: list[dict]) -> list[np.ndarray]:
+def python_grooves(generator: DrumGenerator, cases: list[dict]) -> list[Groove]:
     out = []
     for c in cases:
         if c["method"] == "sample":
@@ -61,6 +65,20 @@ def python_grooves(generator: DrumGenerator, cases: list[dict]) -> list[np.ndarr
     return out
 
 
+def midi_case(groove: Groove, plain: bool = False, **options) -> dict:
+    """midi.mjs midiBytes' arguments for a groove (plain: its hits only, at midi_io's flat velocity)."""
+    case = {"grids": groove.hits.astype(int).tolist(), "options": options}
+    if not plain:
+        case |= {"velocities": groove.velocities.reshape(-1).tolist(), "offsets": groove.offsets.reshape(-1).tolist()}
+    return case
+
+
+def python_midi(case: dict) -> bytes:
+    """midi_io.midi_bytes for a midi_case, as DrumGenerator.write_midi calls it."""
+    extra = {k: np.asarray(case[k], np.float32).reshape(-1, 16, 9) for k in ("velocities", "offsets") if k in case}
+    return midi_io.midi_bytes(np.asarray(case["grids"], bool), **case["options"], **extra)
+
+
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     """(cases, Python results, JavaScript results) for one run of tests/web/parity.mjs."""
@@ -70,9 +88,12 @@ def mirrored(tmp_path_factory):
     drums = DrumGenerator(folder)
     grooves_cases = drum_cases(drums.styles)
     grooves = python_grooves(drums, grooves_cases)
-    midi_cases = [{"grids": grooves[0].astype(int).tolist(), "options": {"bpm": 96.0, "swing": 0.5}},
-                  {"grids": grooves[-1].astype(int).tolist(), "options": {"bpm": 133.0, "swing": 1 / 120}},
-                  {"grids": grooves[-2].astype(int).tolist(), "options": {"bpm": 120.0, "swing": 0.0}}]
+    # what `drumgen sample --out` writes (the groove's velocities and offsets), with --quantize, and a plain grid
+    midi_cases = [midi_case(grooves[0], bpm=96.0, swing=0.5),
+                  midi_case(grooves[-1], bpm=133.0, swing=1 / 120),
+                  midi_case(grooves[-2], bpm=120.0, swing=0.0),
+                  midi_case(grooves[5], bpm=87.0, swing=0.25, quantize=True),
+                  midi_case(grooves[3], bpm=120.0, swing=0.0, plain=True)]
     cases = {
         "models_dir": str(folder),
         # the default (the letter style model) first, then a GAN the page's model menu also offers
@@ -132,14 +153,22 @@ def test_letters_match_fontgen_within_tolerance_and_exactly_after_thresholding(m
         assert np.array_equal(np.float32(got) > INK, expected > INK), f"letters.mjs word({case['text']!r})"
 
 
-def test_drum_grids_equal_drumgen_for_every_style_and_control(mirrored):
+def test_drum_grooves_equal_drumgen_for_every_style_and_control(mirrored):
+    """Hits equal; each hit's velocity (the decoder's, spread by the style's gain) and offset within 1e-5."""
     cases, python, js = mirrored
     for case, expected, got in zip(cases["drums"], python["grooves"], js["drums"]):
         where = f"drums.mjs DrumGenerator.{case['method']} {case}"
-        got = np.asarray(got)
-        assert got.shape == expected.shape, where
-        assert np.array_equal(got.astype(bool), expected), f"{where}: {int((got.astype(bool) != expected).sum())} cells differ"
-    assert sum(int(g.sum()) for g in python["grooves"]) > 0, "the cases drew no hits at all: a comparison of nothing"
+        hits = np.asarray(got["hits"])
+        assert hits.shape == expected.hits.shape, where
+        assert np.array_equal(hits.astype(bool), expected.hits), \
+            f"{where}: {int((hits.astype(bool) != expected.hits).sum())} cells differ"
+        for name in ("velocities", "offsets"):
+            values = np.float32(got[name]).reshape(expected.hits.shape)
+            assert np.abs(values - getattr(expected, name)).max() <= DRUM_TOLERANCE, f"{where}: {name}"
+    assert sum(int(g.hits.sum()) for g in python["grooves"]) > 0, "the cases drew no hits at all: a comparison of nothing"
+    hit = np.concatenate([g.velocities[g.hits] for g in python["grooves"]])
+    assert hit.std() > 0.05, "velocities are flat: the comparison would not see the gain"
+    assert np.abs(np.concatenate([g.offsets[g.hits] for g in python["grooves"]])).max() > 0.01, "no microtiming"
 
 
 def test_the_midi_download_is_byte_for_byte_the_cli_file(mirrored):
@@ -147,8 +176,10 @@ def test_the_midi_download_is_byte_for_byte_the_cli_file(mirrored):
     pitches = [python["drums"].model.spec.classes[i]["pitch"] for i in range(len(python["drums"].model.spec.classes))]
     assert pitches == [midi_io.GM_WRITE_PITCHES[name] for name in midi_io.INSTRUMENTS], "sidecar pitches vs midi_io"
     for case, got in zip(cases["midi"], js["midi"]):
-        expected = midi_io.midi_bytes(np.asarray(case["grids"], bool), **case["options"])
-        assert base64.b64decode(got) == expected, f"midi.mjs midiBytes {case['options']}"
+        expected = python_midi(case)
+        assert base64.b64decode(got) == expected, f"midi.mjs midiBytes {case['options']} ({'plain' * ('offsets' not in case)})"
+    grooved, quantized = python_midi(cases["midi"][0]), python_midi({**cases["midi"][0], "options": {"bpm": 96.0, "swing": 0.5, "quantize": True}})
+    assert grooved != quantized, "the first case's offsets change nothing in the file: a comparison that cannot fail"
 
 
 def test_bad_input_gives_the_runtime_s_one_line_messages(mirrored):

@@ -59,10 +59,12 @@ for (const c of cases.drums) {
   if (c.method === "sample") groove = await drums.sample(c.style, c.bars, c.seed, c.options);
   else if (c.method === "evolve") groove = await drums.evolve(c.style, c.bars, c.seed, c.options);
   else groove = await drums.morph(c.style, c.to, c.bars, c.seed);
-  results.drums.push(groove.hits);
+  results.drums.push({ hits: groove.hits, velocities: Array.from(groove.velocities), offsets: Array.from(groove.offsets) });
 }
 for (const c of cases.midi) {
-  results.midi.push(Buffer.from(midiBytes(c.grids, drums.model.pitches, c.options)).toString("base64"));
+  const options = { ...c.options, velocities: c.velocities && Float32Array.from(c.velocities),
+                    offsets: c.offsets && Float32Array.from(c.offsets) };
+  results.midi.push(Buffer.from(midiBytes(c.grids, drums.model.pitches, options)).toString("base64"));
 }
 for (const c of cases.errors) {
   try {

@@ -166,10 +166,13 @@ function grooveSettings() {
     seed: checkSeed($("drum-seed").value),
     complexity: Number($("complexity").value),
     temperature: Number($("temperature").value),
+    quantize: $("quantize").checked,
   };
 }
 
-// The CLI's choice of DrumGenerator method (drumgen sample --evolve 4 / --morph-to / plain).
+// The CLI's choice of DrumGenerator method (drumgen sample --evolve 4 / --morph-to / plain). drumgen's evolve and
+// morph decode at complexity 0 and morph at temperature 1; the page's knobs apply to them too (at their defaults
+// the grooves are drumgen's).
 async function makeGroove({ style, mode, styleTo, bars, seed, complexity, temperature }) {
   const drums = state.drums;
   if (mode === "evolve") return drums.evolve(style, bars, seed, { every: 4, temperature, complexity });
@@ -188,7 +191,14 @@ async function grooveFromForm() {
   setGroove(await makeGroove(settings), settings);
 }
 
-// The piano roll: instruments bottom to top, steps left to right, the playing step highlighted.
+// A groove's flat per-cell values [bars * steps * instruments] as nested arrays [bars][steps][instruments].
+function perCell(flat) {
+  const { steps, cells } = state.drums.model;
+  return nested(flat, [flat.length / cells, steps, cells / steps]);
+}
+
+// The piano roll: instruments bottom to top, steps left to right, the playing step highlighted; a hit's shade is
+// its velocity (darker = louder) and a tick inside the cell marks its offset from the grid (unless quantised).
 function drawRoll(playing = null) {
   const canvas = $("roll");
   const context = canvas.getContext("2d");
@@ -209,8 +219,15 @@ function drawRoll(playing = null) {
       const x = label + (b * bar.length + s) * cell;
       const now = playing && playing.bar === b && playing.step === s;
       const empty = now ? "#fbe3a4" : (s % 4 === 0 ? "#e4e4ee" : "#f3f3f7"); // the playhead's column, beats
-      context.fillStyle = stepHits[row] ? (now ? "#d33" : "#225") : empty;
+      const at = (b * bar.length + s) * names.length + row;
+      const velocity = state.groove.velocities ? state.groove.velocities[at] : 1;
+      const shade = Math.round(200 * (1 - velocity)); // velocity 1: #000055-ish, soft notes pale
+      context.fillStyle = stepHits[row] ? (now ? "#d33" : `rgb(${shade}, ${shade}, ${85 + Math.round(0.6 * shade)})`) : empty;
       context.fillRect(x + 1, y + 1, cell - 2, cell - 2);
+      if (stepHits[row] && state.groove.offsets && !state.groove.settings.quantize && cell >= 8) {
+        context.fillStyle = "#fff"; // the offset tick: centre = on the grid, left = early, right = late
+        context.fillRect(x + Math.round(cell / 2 - 1 + state.groove.offsets[at] * (cell - 4)), y + cell - 4, 2, 2);
+      }
     }));
   });
 }
@@ -219,8 +236,11 @@ function nextBarToPlay() {
   const groove = state.groove;
   const index = state.playIndex % groove.hits.length;
   state.playIndex += 1;
-  // velocities null: flat, as midi_io.bar_events without them (today's decoder has no velocity output)
-  const bar = { hits: groove.hits[index], velocities: null, index };
+  // the bar's learned velocities and offsets, as midi_io.bar_events plays them (offsets ignored when quantised)
+  const cells = state.drums.model.cells;
+  const ofBar = (flat) => flat.slice(index * cells, (index + 1) * cells);
+  const bar = { hits: groove.hits[index], velocities: ofBar(groove.velocities), offsets: ofBar(groove.offsets),
+                quantize: Boolean(groove.settings.quantize), index };
   if (index === groove.hits.length - 1 && groove.settings.mode === "evolve") {
     // evolve keeps going: the next round is the next seed's groove (shown in the seed box, so it can be replayed)
     $("drum-seed").value = String(groove.settings.seed + 1);
@@ -263,10 +283,17 @@ async function play() {
   requestAnimationFrame(animateRoll);
 }
 
-function downloadMidi() {
-  const { hits, settings } = state.groove;
+// drumgen sample --out (with --quantize when "on the grid" is ticked): velocities and offsets as learned.
+function midiOfGroove() {
+  const { hits, velocities, offsets } = state.groove;
   playerSettings();
-  const bytes = midiBytes(hits, state.drums.model.pitches, { bpm: state.player.bpm, swing: state.player.swing });
+  return midiBytes(hits, state.drums.model.pitches, { bpm: state.player.bpm, swing: state.player.swing, velocities,
+                                                      offsets, quantize: $("quantize").checked });
+}
+
+function downloadMidi() {
+  const { settings } = state.groove;
+  const bytes = midiOfGroove();
   downloadBlob(new Blob([bytes], { type: "audio/midi" }), `edgegen-${settings.style}-${settings.seed}.mid`);
 }
 
@@ -318,22 +345,25 @@ Object.assign(api, {
     await api.ready;
     if (seed === null || seed === undefined) seed = rng(null).seed;
     const settings = { style: String(style).toLowerCase(), mode: "sample", bars: checkInteger("bars", bars, 1, 1024),
-                       seed: checkSeed(seed), complexity: 0, temperature: 1 };
+                       seed: checkSeed(seed), complexity: 0, temperature: 1, quantize: $("quantize").checked };
     const groove = await state.drums.sample(settings.style, settings.bars, settings.seed);
     setGroove(groove, settings);
     const hits = groove.hits.map((bar) => bar.map((row) => [...row]));
-    for (const name of ["velocities", "offsets"]) {
-      if (groove.extras[name]) hits[name] = nested(groove.extras[name], state.drums.model.decoder.shape(name, settings.bars));
-    }
+    hits.velocities = perCell(groove.velocities);
+    hits.offsets = perCell(groove.offsets);
     hits.seed = settings.seed;
     return hits;
   }),
   play: () => guarded(play),
   stop: () => state.player.stop(),
   styles: () => state.drums.styles,
-  // The groove on show (and playing): {hits [bars][steps][instruments], settings} as the controls made it.
+  // The groove on show (and playing): {hits, velocities, offsets [bars][steps][instruments], settings} as the
+  // controls made it.
   groove: () => state.groove && { hits: state.groove.hits.map((bar) => bar.map((row) => [...row])),
+                                  velocities: perCell(state.groove.velocities), offsets: perCell(state.groove.offsets),
                                   settings: { ...state.groove.settings } },
+  // The bytes "Download MIDI" saves for the groove on show (drumgen sample --out, --bpm, --swing, --quantize).
+  midiBytes: () => Array.from(midiOfGroove()),
   // The audio clock (seconds) and when the next bar is due on it; null before the first play.
   audioClock: () => (state.player && state.player.context
     ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state,
@@ -359,7 +389,7 @@ function wireLetterControls() {
 
 function wireDrumControls() {
   $("drums-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(grooveFromForm).catch(() => {}); });
-  for (const id of ["style", "mode", "style-to", "complexity", "temperature"]) {
+  for (const id of ["style", "mode", "style-to", "complexity", "temperature", "quantize"]) {
     $(id).addEventListener("change", () => guarded(grooveFromForm).catch(() => {}));
   }
   for (const id of ["complexity", "temperature", "swing"]) {
