@@ -283,6 +283,40 @@ def test_a_real_font_file_is_read_and_its_letters_drawn(page):
     assert ink[0] == 13 * 28 and ink[1] > 13 * 20  # HAMBURGEFONTS, each letter with ink
 
 
+def test_a_dropped_font_is_read_as_fontgen_like_reads_it_and_the_letters_are_drawn_in_its_style(page):
+    """The page draws the font's HAMBURGEFONTS with the browser's rasteriser and fits them as runtime/glyphs.py does
+    (Pillow's Lanczos arithmetic), the encoder reads a style, and the letters are drawn in it: close to
+    `fontgen word EDGE --like FONT` (the rasterisers differ: Skia's anti-aliasing is not FreeType's)."""
+    from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS
+    from edgegen.runtime.style_examples import font_examples
+
+    font = matplotlib_font("DejaVuSans.ttf")
+    if font is None:
+        pytest.skip("matplotlib's DejaVuSans.ttf is not installed")
+    page.find_element("id", "font-file").send_keys(str(font))
+    deadline = time.monotonic() + 15
+    while not (got := page.execute_script("return window.edgegen.fontStyle()")) or got["name"] != font.name:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    generator = open_letter_model()
+    examples = font_examples(font, DEFAULT_LIKE_LETTERS, generator.size)
+    assert got["drawn"] == "HAMBURGEFONTS" and got["letters"] == examples.letters.tolist()
+    glyphs = np.float32(got["glyphs"]).reshape(examples.glyphs.shape)
+    glyph_gap = np.abs(glyphs - examples.glyphs).mean()
+    style = generator.encode(examples.glyphs, examples.letters)
+    style_gap = np.linalg.norm(np.float32(got["style"]) - style) / np.linalg.norm(style - generator.prior_mean)
+    words = np.float32(call(page, "window.edgegen.renderLike('EDGE').then((w) => w.map((i) => Array.from(i)))"))
+    expected = generator.word("EDGE", style=style).reshape(4, -1)
+    word_gap = np.abs(words - expected).mean()
+    ink_agreement = ((words > INK) == (expected > INK)).mean()
+    print(f"font {font.name}: glyph mean |diff| {glyph_gap:.4f}, style gap {style_gap:.3f}, "
+          f"EDGE mean |diff| {word_gap:.4f}, ink agreement {ink_agreement:.4f}")
+    assert glyph_gap < 0.05 and style_gap < 0.25 and ink_agreement > 0.97, (glyph_gap, style_gap, ink_agreement)
+    assert page.execute_script("return document.getElementById('font-style').checked") is True
+    seeded = np.float32(call(page, "window.edgegen.renderLetter('E', 3).then((i) => Array.from(i))"))
+    assert np.abs(seeded - generator.render("E", 3).reshape(-1)).max() <= LETTER_TOLERANCE  # seeds unaffected
+
+
 def test_an_unknown_style_in_the_address_shows_a_message_and_the_page_still_works(browser, page_url):
     load(browser, page_url + "?style=polka&text=Hi&seed=4")
     assert call(browser, "window.edgegen.ready.then(() => 1)") == 1

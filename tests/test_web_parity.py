@@ -79,6 +79,28 @@ def python_midi(case: dict) -> bytes:
     return midi_io.midi_bytes(np.asarray(case["grids"], bool), **case["options"], **extra)
 
 
+def encode_case() -> dict | None:
+    """Example glyphs of a real font as `fontgen --like FONT` draws them (matplotlib's DejaVu Sans), for the encoder."""
+    import importlib.util
+
+    from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS
+    from edgegen.runtime.style_examples import font_examples
+
+    spec = importlib.util.find_spec("matplotlib")
+    font = Path(spec.origin).parent / "mpl-data/fonts/ttf/DejaVuSans.ttf" if spec else None
+    if font is None or not font.is_file():
+        return None
+    from PIL import ImageFont
+
+    from edgegen.runtime.glyphs import POINT_SIZE, draw_glyph
+
+    examples = font_examples(font, DEFAULT_LIKE_LETTERS)
+    # J and I are more than twice as tall as wide (Pillow's vertical pass first), the others not
+    large = [np.asarray(draw_glyph(ImageFont.truetype(str(font), POINT_SIZE), c)).reshape(-1).tolist() for c in "AIJMQW"]
+    return {"glyphs": examples.glyphs.reshape(len(examples.glyphs), -1).tolist(), "letters": examples.letters.tolist(),
+            "word": "STYLE", "large": large, "large_letters": "AIJMQW"}
+
+
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     """(cases, Python results, JavaScript results) for one run of tests/web/parity.mjs."""
@@ -101,6 +123,8 @@ def mirrored(tmp_path_factory):
         "random": [{"seed": s, "start": start, "count": 16} for s in SEEDS for start in (0, 2**32 - 3)],
         "letters": [{"letter": letter, "seed": seed} for letter, seed in LETTER_CASES],
         "words": [{"text": text, "seed": seed} for text, seed in WORD_CASES],
+        "encode": (encode := encode_case()),
+        "fit": encode["large"] if encode else [],
         "drums": grooves_cases,
         "midi": midi_cases,
         "errors": [{"kind": "style", "value": "polka"}, {"kind": "letter", "value": "7"},
@@ -151,6 +175,35 @@ def test_letters_match_fontgen_within_tolerance_and_exactly_after_thresholding(m
         expected = generator.word(case["text"], case["seed"]).reshape(len(case["text"]), -1)
         assert np.abs(np.float32(got) - expected).max() <= LETTER_TOLERANCE, f"letters.mjs word({case['text']!r})"
         assert np.array_equal(np.float32(got) > INK, expected > INK), f"letters.mjs word({case['text']!r})"
+
+
+def test_the_style_encoder_reads_a_font_s_glyphs_as_fontgen_like_does(mirrored):
+    """StyleFontGenerator.encode in the page: the style of a font's example glyphs, and a word drawn in it."""
+    cases, _, js = mirrored
+    if cases["encode"] is None:
+        pytest.skip("matplotlib's DejaVuSans.ttf is not installed")
+    generator = open_letter_model(cases["letter_models"][0])
+    glyphs = np.float32(cases["encode"]["glyphs"]).reshape(-1, generator.size, generator.size)
+    style = generator.encode(glyphs, cases["encode"]["letters"])
+    assert np.abs(np.float32(js["encode"]["style"]) - style).max() <= LETTER_TOLERANCE, "letters.mjs encode"
+    expected = generator.word(cases["encode"]["word"], style=style).reshape(len(cases["encode"]["word"]), -1)
+    got = np.float32(js["encode"]["word"])
+    assert np.abs(got - expected).max() <= LETTER_TOLERANCE and np.array_equal(got > INK, expected > INK)
+
+
+def test_the_page_fits_a_large_glyph_as_glyphs_fit_glyph_does(mirrored):
+    """fonts.mjs fitGlyph on glyphs Pillow drew: the crop, Pillow's Lanczos arithmetic and the paste, so a font's
+    examples differ from Python's only by the browser's rasteriser."""
+    from PIL import Image
+
+    from edgegen.runtime.glyphs import CANVAS, fit_glyph
+
+    cases, _, js = mirrored
+    if not cases["fit"]:
+        pytest.skip("matplotlib's DejaVuSans.ttf is not installed")
+    for letter, large, got in zip(cases["encode"]["large_letters"], cases["fit"], js["fit"]):
+        expected = fit_glyph(Image.fromarray(np.uint8(large).reshape(CANVAS, CANVAS))).reshape(-1)
+        assert np.array_equal(np.float32(got), expected), f"fonts.mjs fitGlyph({letter!r})"
 
 
 def test_drum_grooves_equal_drumgen_for_every_style_and_control(mirrored):

@@ -15,6 +15,7 @@ const { openLetterModel } = await import(path.join(staticDir, "letters.mjs"));
 const { DrumGenerator } = await import(path.join(staticDir, "drums.mjs"));
 const { midiBytes } = await import(path.join(staticDir, "midi.mjs"));
 const { oneShot, softLimit } = await import(path.join(staticDir, "synth.mjs"));
+const { fitGlyph } = await import(path.join(staticDir, "fonts.mjs"));
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = path.join(staticDir, "vendor") + path.sep;
@@ -51,6 +52,13 @@ for (const name of cases.letter_models) {
   }
   for (const c of cases.words) drawn.words.push((await model.word(c.text, c.seed)).map((image) => Array.from(image)));
   results.letters.push(drawn);
+}
+// glyphs.fit_glyph on large glyphs Pillow drew (glyphs.draw_glyph): crop, Lanczos fit, paste
+results.fit = (cases.fit || []).map((big) => Array.from(fitGlyph(Uint8Array.from(big))));
+// StyleFontGenerator.encode on the example glyphs Python drew from a font (style_examples.font_examples)
+if (cases.encode) {
+  const style = await letters.encode(cases.encode.glyphs.map((g) => Float32Array.from(g)), cases.encode.letters);
+  results.encode = { style: Array.from(style), word: (await letters.word(cases.encode.word, 0, style)).map((i) => Array.from(i)) };
 }
 
 const drums = await DrumGenerator.load(ort, source);

@@ -4,7 +4,7 @@
 
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { DrumGenerator, UnknownStyleError } from "./drums.mjs";
-import { loadFont, glyphImage } from "./fonts.mjs";
+import { fontExamples, loadFont } from "./fonts.mjs";
 import { LETTER_KINDS, openLetterModel } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
@@ -17,6 +17,7 @@ ort.env.wasm.proxy = false;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href; // served locally, never a CDN
 ort.env.logLevel = "error";
 
+const LIKE_LETTERS = "HAMBURGEFONTS"; // letter_spec.DEFAULT_LIKE_LETTERS: the capitals `fontgen --like FONT` reads
 const LETTER_SCALE = 8; // pixels per model pixel on the canvas and in the PNG
 const GAP = 2; // font_generator.tile's gap between letters
 const api = window.edgegen;
@@ -96,11 +97,19 @@ function drawLetters(images, canvas = $("letters-canvas")) {
   context.drawImage(state.sheet, 0, 0, canvas.width, canvas.height);
 }
 
-async function renderText(text, seed) {
+// The text in the style of seed, or in the given style (a dropped font's, read by the style encoder).
+async function renderText(text, seed, style = null) {
   const letters = state.letters;
-  const images = text.length === 1 ? [await letters.render(text, seed)] : await letters.word(text.toUpperCase(), seed);
+  const images = text.length === 1 ? [await letters.render(text, seed, style)]
+                                   : await letters.word(text.toUpperCase(), seed, style);
   drawLetters(images);
   return images;
+}
+
+// The dropped font's style when "in the font's style" is ticked and the model on show is the one that read it.
+function fontStyleInUse() {
+  const font = state.fontStyle;
+  return $("font-style").checked && font && font.model === state.letters.name ? font.style : null;
 }
 
 async function drawFromForm() {
@@ -111,7 +120,7 @@ async function drawFromForm() {
     if (!state.letterModels.has(name)) state.letterModels.set(name, openLetterModel(ort, state.source, name));
     state.letters = await state.letterModels.get(name); // renderLetter follows the chosen model, as --model does
   }
-  return renderText(text, seed);
+  return renderText(text, seed, fontStyleInUse());
 }
 
 function downloadBlob(blob, name) {
@@ -128,16 +137,14 @@ async function downloadPng() {
   downloadBlob(blob, `edgegen-${$("text").value.trim().toLowerCase() || "letters"}-${$("letter-seed").value}.png`);
 }
 
-// A dropped font: its letters as a style encoder would see them. Drawing in its style needs a letter model
-// with a style input (the style model); with one, this is where its glyph images are fed.
-async function useFontFile(file) {
-  const family = await loadFont(file);
+// A dropped font, as `fontgen ... --like FONT` reads it (style_examples.font_examples: the capitals of
+// HAMBURGEFONTS the font draws, drawn as runtime/glyphs.py draws them); with the letter style model its encoder
+// reads the font's style from them and the letters are drawn in it ("in the font's style").
+function showGlyphs(images) {
   const preview = $("font-preview");
-  preview.hidden = false;
-  const sample = "HAMBURGEFONTS";
-  const images = Array.from(sample, (ch) => glyphImage(family, ch, state.letters.height));
   const size = state.letters.height;
-  preview.width = sample.length * size;
+  preview.hidden = false;
+  preview.width = images.length * size;
   preview.height = size;
   const context = preview.getContext("2d");
   const pixels = context.createImageData(preview.width, size);
@@ -147,12 +154,26 @@ async function useFontFile(file) {
     pixels.data[j + 3] = 255;
   }));
   context.putImageData(pixels, 0, 0);
-  const styleInput = state.letters.model.spec.inputs.find((t) => !["z", "onehot"].includes(t.name));
-  $("font-note").textContent = styleInput
-    ? `${file.name}: read; ${state.letters.name} takes its letters as ${styleInput.name}.`
-    : `${file.name}: read (its letters above, as a style model sees them). ${state.letters.name} draws styles ` +
-      "from seeds only; drawing in a font's style needs a letter model with a style encoder.";
-  return images;
+}
+
+async function useFontFile(file) {
+  const family = await loadFont(file);
+  const letters = state.letters;
+  const examples = fontExamples(family, file.name, LIKE_LETTERS, letters.letters, letters.height);
+  showGlyphs(examples.glyphs);
+  if (!letters.encode) {
+    $("font-note").textContent = `${file.name} (${examples.drawn}): read, its letters above as the style encoder sees ` +
+      `them. ${letters.name} draws styles from seeds only; choose letters_style to draw in the font's style.`;
+    return { ...examples, style: null };
+  }
+  const style = await letters.encode(examples.glyphs, examples.letters);
+  state.fontStyle = { name: file.name, model: letters.name, style, ...examples };
+  $("font-style").disabled = false;
+  $("font-style").checked = true;
+  $("font-note").textContent = `${file.name} (${examples.drawn}): its style read by ${letters.name}_encoder; ` +
+    "the letters above are drawn in it (untick \"in the font's style\" for the seed's style).";
+  await drawFromForm();
+  return { ...examples, style };
 }
 
 // ----------------------------------------------------------------------------- drums
@@ -331,6 +352,19 @@ Object.assign(api, {
     drawLetters([image]);
     return image;
   }),
+  // The last dropped font as the style encoder read it: {name, drawn (its letters), letters (indices), glyphs
+  // [k][H*W], style [style_dim]}; null before a font is dropped (or with a model that has no encoder).
+  fontStyle: () => state.fontStyle && { name: state.fontStyle.name, model: state.fontStyle.model,
+                                        drawn: state.fontStyle.drawn, letters: [...state.fontStyle.letters],
+                                        glyphs: state.fontStyle.glyphs.map((g) => Array.from(g)),
+                                        style: Array.from(state.fontStyle.style) },
+  // Letters [len][H*W] of text in the dropped font's style (`fontgen word TEXT --like FONT`); drawn too.
+  renderLike: (text) => guarded(async () => {
+    await api.ready;
+    if (!state.fontStyle) throw new Error("drop a font file first");
+    if (state.letters.name !== state.fontStyle.model) throw new Error(`the font was read by ${state.fontStyle.model}`);
+    return renderText(String(text).toUpperCase(), 0, state.fontStyle.style);
+  }),
   // Letters [len][H*W] of a word in one style (`fontgen word TEXT --seed N`).
   renderWord: (text, seed = 0) => guarded(async () => {
     await api.ready;
@@ -381,6 +415,7 @@ function fillSelect(select, names, chosen) {
 function wireLetterControls() {
   $("letters-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(drawFromForm).catch(() => {}); });
   $("download-png").addEventListener("click", () => guarded(downloadPng).catch(() => {}));
+  $("font-style").addEventListener("change", () => guarded(drawFromForm).catch(() => {}));
   $("font-file").addEventListener("change", () => {
     const file = $("font-file").files[0];
     if (file) guarded(() => useFontFile(file)).catch(() => {});
