@@ -231,7 +231,7 @@ function drawRoll(playing = null) {
   resize(canvas, label + cell * Math.max(steps, 16), cell * names.length);
   context.fillStyle = "#fff";
   context.fillRect(0, 0, canvas.width, canvas.height);
-  context.font = `${Math.min(12, cell)}px system-ui`;
+  context.font = `${Math.min(12, cell)}px sans-serif`;
   names.forEach((name, row) => {
     const y = (names.length - 1 - row) * cell;
     context.fillStyle = "#333";
