@@ -358,6 +358,7 @@ class TransportClock:
         self.max_sleep = max_sleep
         self._sleep = sleep
         self.started = False
+        self._anchor: tuple[int, float, float] | None = None  # (transport frame, beats, BPM) of the BBT read
 
     def _position(self) -> tuple[int, float, float] | None:
         """(JACK frame, beats since the transport's zero, BPM) at the last cycle start; None if not rolling."""
@@ -371,12 +372,30 @@ class TransportClock:
             return None
         self.started = True
         if bbt and bpm > 0 and ticks_per_beat > 0:
-            beats = (bar - 1) * beats_per_bar + (beat - 1) + tick / ticks_per_beat
+            beats = self._bbt_beats(frame, (bar - 1) * beats_per_bar + (beat - 1) + tick / ticks_per_beat,
+                                    bpm, ticks_per_beat)
         else:
             bpm = self.nominal_bpm
             beats = frame / self.port.rate * bpm / 60.0
         self.master_bpm = bpm
         return cycle_frame, beats, bpm
+
+    def _bbt_beats(self, frame: int, beats: float, bpm: float, ticks_per_beat: float) -> float:
+        """The master's position in beats, to the frame.
+
+        BBT counts whole ticks (1920 per beat is 12.5 frames at 120 BPM and 48 kHz), so
+        reading it every cycle puts notes up to a tick off the grid. The position is read
+        once (an anchor) and then follows the transport frame at the master's tempo; a new
+        anchor is taken when the tempo changes or the master relocates (the BBT and the
+        frame disagree by more than a tick).
+        """
+        anchor = self._anchor
+        if anchor is not None and anchor[2] == bpm:
+            followed = anchor[1] + (frame - anchor[0]) / self.port.rate * bpm / 60.0
+            if abs(followed - beats) <= 1.5 / ticks_per_beat:
+                return followed
+        self._anchor = (frame, beats, bpm)
+        return beats
 
     def now(self) -> float:
         position = self._position()
