@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgegen.runtime.drum_generator import DrumGenerator
-from edgegen.runtime.font_generator import FontGenerator
+from edgegen.runtime.font_generator import FALLBACK_LETTER_MODEL, open_letter_model
 from edgegen.runtime import drum_synth
 from edgegen.web.server import missing_vendor_files
 
@@ -103,7 +103,7 @@ def test_the_page_is_ready_and_has_drawn_a_letter_and_a_groove(page):
 
 
 def test_render_letter_equals_fontgen_render_for_the_same_seeds(page):
-    generator = FontGenerator()
+    generator = open_letter_model()  # the default, as `fontgen render` without --model
     for letter, seed in LETTER_CASES:
         got = call(page, f"window.edgegen.renderLetter({letter!r}, {seed}).then((image) => Array.from(image))")
         expected = generator.render(letter, seed).reshape(-1)
@@ -119,13 +119,56 @@ def test_render_letter_equals_fontgen_render_for_the_same_seeds(page):
     assert np.array_equal(np.array(canvas) < 128, expected > INK)
 
 
-def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):
+def test_the_model_menu_offers_the_style_model_and_the_gans_and_draws_as_fontgen_model_does(page):
+    from selenium.webdriver.support.ui import Select
+
+    menu = Select(page.find_element("id", "letter-model"))
+    names = [option.get_attribute("value") for option in menu.options]
+    assert menu.first_selected_option.get_attribute("value") == "letters_style"  # fontgen's default
+    assert FALLBACK_LETTER_MODEL in names
+    try:
+        menu.select_by_value(FALLBACK_LETTER_MODEL)
+        page.find_element("id", "text").clear()
+        page.find_element("id", "text").send_keys("K")
+        page.find_element("id", "draw").click()
+        gan = open_letter_model(FALLBACK_LETTER_MODEL)
+        deadline = time.monotonic() + 10
+        while True:  # renderLetter follows the chosen model once it is loaded, as --model does
+            got = np.float32(call(page, "window.edgegen.renderLetter('K', 5).then((image) => Array.from(image))"))
+            expected = gan.render("K", 5).reshape(-1)
+            if got.shape == expected.shape and np.abs(got - expected).max() <= LETTER_TOLERANCE:
+                break
+            assert time.monotonic() < deadline, "the page did not switch to the GAN"
+            time.sleep(0.1)
+        assert np.array_equal(got > INK, expected > INK)
+    finally:
+        menu.select_by_value("letters_style")
+        page.find_element("id", "draw").click()
+        deadline = time.monotonic() + 10
+        expected = open_letter_model().render("K", 5).reshape(-1)
+        while np.abs(np.float32(call(page, "window.edgegen.renderLetter('K', 5).then((i) => Array.from(i))"))
+                     - expected).max() > LETTER_TOLERANCE:
+            assert time.monotonic() < deadline, "the page did not switch back to the style model"
+            time.sleep(0.1)
+
+
+def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page, tmp_path):
+    """Hits equal, velocities and offsets within 1e-5, and "Download MIDI" is `drumgen sample --out`'s file."""
     generator = DrumGenerator()
     for style, bars, seed in DRUM_CASES:
-        got = call(page, f"window.edgegen.sampleBars({style!r}, {bars}, {seed})")
+        got = call(page, f"window.edgegen.sampleBars({style!r}, {bars}, {seed})"
+                         ".then((hits) => ({hits, velocities: hits.velocities, offsets: hits.offsets}))")
         expected = generator.sample(style, bars, seed)
-        assert np.asarray(got).shape == (bars, 16, 9), (style, seed)
-        assert np.array_equal(np.asarray(got, dtype=bool), expected), (style, bars, seed)
+        assert np.asarray(got["hits"]).shape == (bars, 16, 9), (style, seed)
+        assert np.array_equal(np.asarray(got["hits"], dtype=bool), expected.hits), (style, bars, seed)
+        for name in ("velocities", "offsets"):
+            values = np.float32(got[name])
+            assert values.shape == (bars, 16, 9), (name, style, seed)
+            assert np.abs(values - getattr(expected, name)).max() <= 1e-5, (name, style, bars, seed)
+        bpm = float(page.find_element("id", "bpm").get_attribute("value"))
+        generator.write_midi(expected, tmp_path / "cli.mid", bpm=bpm, swing=0.0)
+        page_midi = bytes(page.execute_script("return window.edgegen.midiBytes()"))
+        assert page_midi == (tmp_path / "cli.mid").read_bytes(), (style, bars, seed)
     later = call(page, "(async () => { const t = performance.now(); await window.edgegen.renderLetter('B', 1);"
                        " const a = performance.now(); await window.edgegen.sampleBars('latin', 1, 1);"
                        " return [a - t, performance.now() - a]; })()")
@@ -134,6 +177,10 @@ def test_sample_bars_equals_drumgen_sample_for_the_same_seeds(page):
 
 def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops(page):
     hits_in_first_bar = int(np.asarray(call(page, "window.edgegen.sampleBars('rock', 2, 3)"))[0].sum())
+    # the first bar's notes as midi_io.bar_events plays them: learned offsets and velocities
+    groove = DrumGenerator().sample("rock", 2, 3)
+    from edgegen.runtime import midi_io
+    first_bar = midi_io.bar_events(groove.hits[0], groove.velocities[0], groove.offsets[0])
     before = page.execute_script("return {...window.edgegen.stats}")
     page.find_element("id", "bpm").clear()
     page.find_element("id", "bpm").send_keys("120")
@@ -146,6 +193,15 @@ def test_play_schedules_the_groove_on_the_audio_clock_a_bar_ahead_and_stop_stops
     stats = page.execute_script("return {...window.edgegen.stats}")
     assert page.execute_script("return window.edgegen.playing") is True
     assert stats["scheduledEvents"] - before["scheduledEvents"] >= hits_in_first_bar > 0
+    # the first bar went to the synth as bar_events gives it: each note at its offset (swing 0), its velocity
+    bar = next(b for b in stats["recentBars"] if b["index"] == 0)
+    step = 60 / 120 / 4
+    assert [(pitch, velocity) for _, pitch, velocity, _ in bar["events"]] == [(p, v) for _, p, v in first_bar]
+    assert np.allclose([t for t, *_ in bar["events"]], [t for t, _, _ in first_bar], rtol=0, atol=1e-5)
+    assert np.allclose([when - bar["start"] for *_, when in bar["events"]], [t * step for t, _, _ in first_bar],
+                       rtol=0, atol=1e-6)
+    assert any(t != round(t) for t, _, _ in first_bar) and len({v for _, _, v in first_bar}) > 1, \
+        "the bar is on the grid at one velocity: this would not see offsets or velocities"
     # a bar ahead: the next bar is queued once the one before it starts, so at most two bars (2 s each at 120 BPM)
     # are ever ahead of the audio clock
     assert 0 < clock["nextBar"] - clock["now"] <= 2 * 2.0 + 0.05
@@ -187,7 +243,8 @@ def test_the_controls_evolve_and_morph_as_drumgen_sample_does(page, mode):
     generator = DrumGenerator()
     expected = (generator.evolve("hiphop", 6, 21, every=4) if mode == "evolve"
                 else generator.morph("hiphop", "latin", 6, 21))
-    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected)
+    assert np.array_equal(np.asarray(groove["hits"], dtype=bool), expected.hits)
+    assert np.abs(np.float32(groove["velocities"]) - expected.velocities).max() <= 1e-5
 
 
 def test_bad_input_shows_a_message_not_a_blank_page(page, tmp_path):
@@ -224,6 +281,40 @@ def test_a_real_font_file_is_read_and_its_letters_drawn(page):
                               ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
                               " for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return [c.width, n];")
     assert ink[0] == 13 * 28 and ink[1] > 13 * 20  # HAMBURGEFONTS, each letter with ink
+
+
+def test_a_dropped_font_is_read_as_fontgen_like_reads_it_and_the_letters_are_drawn_in_its_style(page):
+    """The page draws the font's HAMBURGEFONTS with the browser's rasteriser and fits them as runtime/glyphs.py does
+    (Pillow's Lanczos arithmetic), the encoder reads a style, and the letters are drawn in it: close to
+    `fontgen word EDGE --like FONT` (the rasterisers differ: Skia's anti-aliasing is not FreeType's)."""
+    from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS
+    from edgegen.runtime.style_examples import font_examples
+
+    font = matplotlib_font("DejaVuSans.ttf")
+    if font is None:
+        pytest.skip("matplotlib's DejaVuSans.ttf is not installed")
+    page.find_element("id", "font-file").send_keys(str(font))
+    deadline = time.monotonic() + 15
+    while not (got := page.execute_script("return window.edgegen.fontStyle()")) or got["name"] != font.name:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    generator = open_letter_model()
+    examples = font_examples(font, DEFAULT_LIKE_LETTERS, generator.size)
+    assert got["drawn"] == "HAMBURGEFONTS" and got["letters"] == examples.letters.tolist()
+    glyphs = np.float32(got["glyphs"]).reshape(examples.glyphs.shape)
+    glyph_gap = np.abs(glyphs - examples.glyphs).mean()
+    style = generator.encode(examples.glyphs, examples.letters)
+    style_gap = np.linalg.norm(np.float32(got["style"]) - style) / np.linalg.norm(style - generator.prior_mean)
+    words = np.float32(call(page, "window.edgegen.renderLike('EDGE').then((w) => w.map((i) => Array.from(i)))"))
+    expected = generator.word("EDGE", style=style).reshape(4, -1)
+    word_gap = np.abs(words - expected).mean()
+    ink_agreement = ((words > INK) == (expected > INK)).mean()
+    print(f"font {font.name}: glyph mean |diff| {glyph_gap:.4f}, style gap {style_gap:.3f}, "
+          f"EDGE mean |diff| {word_gap:.4f}, ink agreement {ink_agreement:.4f}")
+    assert glyph_gap < 0.05 and style_gap < 0.25 and ink_agreement > 0.97, (glyph_gap, style_gap, ink_agreement)
+    assert page.execute_script("return document.getElementById('font-style').checked") is True
+    seeded = np.float32(call(page, "window.edgegen.renderLetter('E', 3).then((i) => Array.from(i))"))
+    assert np.abs(seeded - generator.render("E", 3).reshape(-1)).max() <= LETTER_TOLERANCE  # seeds unaffected
 
 
 def test_an_unknown_style_in_the_address_shows_a_message_and_the_page_still_works(browser, page_url):

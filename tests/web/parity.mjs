@@ -11,10 +11,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const staticDir = path.join(root, "edgegen/web/static");
 const ort = await import(path.join(staticDir, "vendor/ort.wasm.bundle.min.mjs"));
 const { words, rng } = await import(path.join(staticDir, "portable_random.mjs"));
-const { FontGenerator } = await import(path.join(staticDir, "letters.mjs"));
+const { openLetterModel } = await import(path.join(staticDir, "letters.mjs"));
 const { DrumGenerator } = await import(path.join(staticDir, "drums.mjs"));
 const { midiBytes } = await import(path.join(staticDir, "midi.mjs"));
 const { oneShot, softLimit } = await import(path.join(staticDir, "synth.mjs"));
+const { fitGlyph } = await import(path.join(staticDir, "fonts.mjs"));
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = path.join(staticDir, "vendor") + path.sep;
@@ -26,7 +27,7 @@ const diskSource = (dir) => ({
   bytes: async (name) => new Uint8Array(await readFile(path.join(dir, `${name}.onnx`))),
 });
 const source = diskSource(cases.models_dir);
-const results = { random: [], letters: [], words: [], drums: [], midi: [], errors: [], synth: null };
+const results = { random: [], letters: [], drums: [], midi: [], errors: [], synth: null };
 
 for (const c of cases.random) {
   const stream = rng(c.seed);
@@ -38,12 +39,26 @@ for (const c of cases.random) {
   });
 }
 
-const letters = await FontGenerator.load(ort, source, cases.letter_model);
-for (const c of cases.letters) {
-  results.letters.push({ z: Array.from(letters.style(c.seed)), image: Array.from(await letters.render(c.letter, c.seed)) });
+// every letter model the cases name (the default style model and a GAN the page also offers), each letter case
+// drawn by each
+const letterModels = {};
+for (const name of cases.letter_models) letterModels[name] = await openLetterModel(ort, source, name);
+const letters = letterModels[cases.letter_models[0]];
+for (const name of cases.letter_models) {
+  const model = letterModels[name];
+  const drawn = { letters: [], words: [] };
+  for (const c of cases.letters) {
+    drawn.letters.push({ style: Array.from(model.style(c.seed)), image: Array.from(await model.render(c.letter, c.seed)) });
+  }
+  for (const c of cases.words) drawn.words.push((await model.word(c.text, c.seed)).map((image) => Array.from(image)));
+  results.letters.push(drawn);
 }
-for (const c of cases.words) {
-  results.words.push((await letters.word(c.text, c.seed)).map((image) => Array.from(image)));
+// glyphs.fit_glyph on large glyphs Pillow drew (glyphs.draw_glyph): crop, Lanczos fit, paste
+results.fit = (cases.fit || []).map((big) => Array.from(fitGlyph(Uint8Array.from(big))));
+// StyleFontGenerator.encode on the example glyphs Python drew from a font (style_examples.font_examples)
+if (cases.encode) {
+  const style = await letters.encode(cases.encode.glyphs.map((g) => Float32Array.from(g)), cases.encode.letters);
+  results.encode = { style: Array.from(style), word: (await letters.word(cases.encode.word, 0, style)).map((i) => Array.from(i)) };
 }
 
 const drums = await DrumGenerator.load(ort, source);
@@ -52,10 +67,12 @@ for (const c of cases.drums) {
   if (c.method === "sample") groove = await drums.sample(c.style, c.bars, c.seed, c.options);
   else if (c.method === "evolve") groove = await drums.evolve(c.style, c.bars, c.seed, c.options);
   else groove = await drums.morph(c.style, c.to, c.bars, c.seed);
-  results.drums.push(groove.hits);
+  results.drums.push({ hits: groove.hits, velocities: Array.from(groove.velocities), offsets: Array.from(groove.offsets) });
 }
 for (const c of cases.midi) {
-  results.midi.push(Buffer.from(midiBytes(c.grids, drums.model.pitches, c.options)).toString("base64"));
+  const options = { ...c.options, velocities: c.velocities && Float32Array.from(c.velocities),
+                    offsets: c.offsets && Float32Array.from(c.offsets) };
+  results.midi.push(Buffer.from(midiBytes(c.grids, drums.model.pitches, options)).toString("base64"));
 }
 for (const c of cases.errors) {
   try {

@@ -4,8 +4,8 @@
 
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { DrumGenerator, UnknownStyleError } from "./drums.mjs";
-import { loadFont, glyphImage } from "./fonts.mjs";
-import { FontGenerator } from "./letters.mjs";
+import { fontExamples, loadFont } from "./fonts.mjs";
+import { LETTER_KINDS, openLetterModel } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
 import { fetchSource } from "./models.mjs";
 import { Player } from "./player.mjs";
@@ -17,6 +17,7 @@ ort.env.wasm.proxy = false;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href; // served locally, never a CDN
 ort.env.logLevel = "error";
 
+const LIKE_LETTERS = "HAMBURGEFONTS"; // letter_spec.DEFAULT_LIKE_LETTERS: the capitals `fontgen --like FONT` reads
 const LETTER_SCALE = 8; // pixels per model pixel on the canvas and in the PNG
 const GAP = 2; // font_generator.tile's gap between letters
 const api = window.edgegen;
@@ -96,11 +97,19 @@ function drawLetters(images, canvas = $("letters-canvas")) {
   context.drawImage(state.sheet, 0, 0, canvas.width, canvas.height);
 }
 
-async function renderText(text, seed) {
+// The text in the style of seed, or in the given style (a dropped font's, read by the style encoder).
+async function renderText(text, seed, style = null) {
   const letters = state.letters;
-  const images = text.length === 1 ? [await letters.render(text, seed)] : await letters.word(text.toUpperCase(), seed);
+  const images = text.length === 1 ? [await letters.render(text, seed, style)]
+                                   : await letters.word(text.toUpperCase(), seed, style);
   drawLetters(images);
   return images;
+}
+
+// The dropped font's style when "in the font's style" is ticked and the model on show is the one that read it.
+function fontStyleInUse() {
+  const font = state.fontStyle;
+  return $("font-style").checked && font && font.model === state.letters.name ? font.style : null;
 }
 
 async function drawFromForm() {
@@ -108,10 +117,10 @@ async function drawFromForm() {
   const seed = checkSeed($("letter-seed").value);
   const name = $("letter-model").value;
   if (name !== state.letters.name) {
-    if (!state.letterModels.has(name)) state.letterModels.set(name, FontGenerator.load(ort, state.source, name));
+    if (!state.letterModels.has(name)) state.letterModels.set(name, openLetterModel(ort, state.source, name));
     state.letters = await state.letterModels.get(name); // renderLetter follows the chosen model, as --model does
   }
-  return renderText(text, seed);
+  return renderText(text, seed, fontStyleInUse());
 }
 
 function downloadBlob(blob, name) {
@@ -128,16 +137,14 @@ async function downloadPng() {
   downloadBlob(blob, `edgegen-${$("text").value.trim().toLowerCase() || "letters"}-${$("letter-seed").value}.png`);
 }
 
-// A dropped font: its letters as a style encoder would see them. Drawing in its style needs a letter model
-// with a style input (the style model); with one, this is where its glyph images are fed.
-async function useFontFile(file) {
-  const family = await loadFont(file);
+// A dropped font, as `fontgen ... --like FONT` reads it (style_examples.font_examples: the capitals of
+// HAMBURGEFONTS the font draws, drawn as runtime/glyphs.py draws them); with the letter style model its encoder
+// reads the font's style from them and the letters are drawn in it ("in the font's style").
+function showGlyphs(images) {
   const preview = $("font-preview");
-  preview.hidden = false;
-  const sample = "HAMBURGEFONTS";
-  const images = Array.from(sample, (ch) => glyphImage(family, ch, state.letters.height));
   const size = state.letters.height;
-  preview.width = sample.length * size;
+  preview.hidden = false;
+  preview.width = images.length * size;
   preview.height = size;
   const context = preview.getContext("2d");
   const pixels = context.createImageData(preview.width, size);
@@ -147,12 +154,26 @@ async function useFontFile(file) {
     pixels.data[j + 3] = 255;
   }));
   context.putImageData(pixels, 0, 0);
-  const styleInput = state.letters.model.spec.inputs.find((t) => !["z", "onehot"].includes(t.name));
-  $("font-note").textContent = styleInput
-    ? `${file.name}: read; ${state.letters.name} takes its letters as ${styleInput.name}.`
-    : `${file.name}: read (its letters above, as a style model sees them). ${state.letters.name} draws styles ` +
-      "from seeds only; drawing in a font's style needs a letter model with a style encoder.";
-  return images;
+}
+
+async function useFontFile(file) {
+  const family = await loadFont(file);
+  const letters = state.letters;
+  const examples = fontExamples(family, file.name, LIKE_LETTERS, letters.letters, letters.height);
+  showGlyphs(examples.glyphs);
+  if (!letters.encode) {
+    $("font-note").textContent = `${file.name} (${examples.drawn}): read, its letters above as the style encoder sees ` +
+      `them. ${letters.name} draws styles from seeds only; choose letters_style to draw in the font's style.`;
+    return { ...examples, style: null };
+  }
+  const style = await letters.encode(examples.glyphs, examples.letters);
+  state.fontStyle = { name: file.name, model: letters.name, style, ...examples };
+  $("font-style").disabled = false;
+  $("font-style").checked = true;
+  $("font-note").textContent = `${file.name} (${examples.drawn}): its style read by ${letters.name}_encoder; ` +
+    "the letters above are drawn in it (untick \"in the font's style\" for the seed's style).";
+  await drawFromForm();
+  return { ...examples, style };
 }
 
 // ----------------------------------------------------------------------------- drums
@@ -166,10 +187,13 @@ function grooveSettings() {
     seed: checkSeed($("drum-seed").value),
     complexity: Number($("complexity").value),
     temperature: Number($("temperature").value),
+    quantize: $("quantize").checked,
   };
 }
 
-// The CLI's choice of DrumGenerator method (drumgen sample --evolve 4 / --morph-to / plain).
+// The CLI's choice of DrumGenerator method (drumgen sample --evolve 4 / --morph-to / plain). drumgen's evolve and
+// morph decode at complexity 0 and morph at temperature 1; the page's knobs apply to them too (at their defaults
+// the grooves are drumgen's).
 async function makeGroove({ style, mode, styleTo, bars, seed, complexity, temperature }) {
   const drums = state.drums;
   if (mode === "evolve") return drums.evolve(style, bars, seed, { every: 4, temperature, complexity });
@@ -188,7 +212,14 @@ async function grooveFromForm() {
   setGroove(await makeGroove(settings), settings);
 }
 
-// The piano roll: instruments bottom to top, steps left to right, the playing step highlighted.
+// A groove's flat per-cell values [bars * steps * instruments] as nested arrays [bars][steps][instruments].
+function perCell(flat) {
+  const { steps, cells } = state.drums.model;
+  return nested(flat, [flat.length / cells, steps, cells / steps]);
+}
+
+// The piano roll: instruments bottom to top, steps left to right, the playing step highlighted; a hit's shade is
+// its velocity (darker = louder) and a tick inside the cell marks its offset from the grid (unless quantised).
 function drawRoll(playing = null) {
   const canvas = $("roll");
   const context = canvas.getContext("2d");
@@ -200,7 +231,7 @@ function drawRoll(playing = null) {
   resize(canvas, label + cell * Math.max(steps, 16), cell * names.length);
   context.fillStyle = "#fff";
   context.fillRect(0, 0, canvas.width, canvas.height);
-  context.font = `${Math.min(12, cell)}px system-ui`;
+  context.font = `${Math.min(12, cell)}px sans-serif`;
   names.forEach((name, row) => {
     const y = (names.length - 1 - row) * cell;
     context.fillStyle = "#333";
@@ -209,8 +240,15 @@ function drawRoll(playing = null) {
       const x = label + (b * bar.length + s) * cell;
       const now = playing && playing.bar === b && playing.step === s;
       const empty = now ? "#fbe3a4" : (s % 4 === 0 ? "#e4e4ee" : "#f3f3f7"); // the playhead's column, beats
-      context.fillStyle = stepHits[row] ? (now ? "#d33" : "#225") : empty;
+      const at = (b * bar.length + s) * names.length + row;
+      const velocity = state.groove.velocities ? state.groove.velocities[at] : 1;
+      const shade = Math.round(200 * (1 - velocity)); // velocity 1: #000055-ish, soft notes pale
+      context.fillStyle = stepHits[row] ? (now ? "#d33" : `rgb(${shade}, ${shade}, ${85 + Math.round(0.6 * shade)})`) : empty;
       context.fillRect(x + 1, y + 1, cell - 2, cell - 2);
+      if (stepHits[row] && state.groove.offsets && !state.groove.settings.quantize && cell >= 8) {
+        context.fillStyle = "#fff"; // the offset tick: centre = on the grid, left = early, right = late
+        context.fillRect(x + Math.round(cell / 2 - 1 + state.groove.offsets[at] * (cell - 4)), y + cell - 4, 2, 2);
+      }
     }));
   });
 }
@@ -219,8 +257,11 @@ function nextBarToPlay() {
   const groove = state.groove;
   const index = state.playIndex % groove.hits.length;
   state.playIndex += 1;
-  // velocities null: flat, as midi_io.bar_events without them (today's decoder has no velocity output)
-  const bar = { hits: groove.hits[index], velocities: null, index };
+  // the bar's learned velocities and offsets, as midi_io.bar_events plays them (offsets ignored when quantised)
+  const cells = state.drums.model.cells;
+  const ofBar = (flat) => flat.slice(index * cells, (index + 1) * cells);
+  const bar = { hits: groove.hits[index], velocities: ofBar(groove.velocities), offsets: ofBar(groove.offsets),
+                quantize: Boolean(groove.settings.quantize), index };
   if (index === groove.hits.length - 1 && groove.settings.mode === "evolve") {
     // evolve keeps going: the next round is the next seed's groove (shown in the seed box, so it can be replayed)
     $("drum-seed").value = String(groove.settings.seed + 1);
@@ -263,10 +304,17 @@ async function play() {
   requestAnimationFrame(animateRoll);
 }
 
-function downloadMidi() {
-  const { hits, settings } = state.groove;
+// drumgen sample --out (with --quantize when "on the grid" is ticked): velocities and offsets as learned.
+function midiOfGroove() {
+  const { hits, velocities, offsets } = state.groove;
   playerSettings();
-  const bytes = midiBytes(hits, state.drums.model.pitches, { bpm: state.player.bpm, swing: state.player.swing });
+  return midiBytes(hits, state.drums.model.pitches, { bpm: state.player.bpm, swing: state.player.swing, velocities,
+                                                      offsets, quantize: $("quantize").checked });
+}
+
+function downloadMidi() {
+  const { settings } = state.groove;
+  const bytes = midiOfGroove();
   downloadBlob(new Blob([bytes], { type: "audio/midi" }), `edgegen-${settings.style}-${settings.seed}.mid`);
 }
 
@@ -304,6 +352,19 @@ Object.assign(api, {
     drawLetters([image]);
     return image;
   }),
+  // The last dropped font as the style encoder read it: {name, drawn (its letters), letters (indices), glyphs
+  // [k][H*W], style [style_dim]}; null before a font is dropped (or with a model that has no encoder).
+  fontStyle: () => state.fontStyle && { name: state.fontStyle.name, model: state.fontStyle.model,
+                                        drawn: state.fontStyle.drawn, letters: [...state.fontStyle.letters],
+                                        glyphs: state.fontStyle.glyphs.map((g) => Array.from(g)),
+                                        style: Array.from(state.fontStyle.style) },
+  // Letters [len][H*W] of text in the dropped font's style (`fontgen word TEXT --like FONT`); drawn too.
+  renderLike: (text) => guarded(async () => {
+    await api.ready;
+    if (!state.fontStyle) throw new Error("drop a font file first");
+    if (state.letters.name !== state.fontStyle.model) throw new Error(`the font was read by ${state.fontStyle.model}`);
+    return renderText(String(text).toUpperCase(), 0, state.fontStyle.style);
+  }),
   // Letters [len][H*W] of a word in one style (`fontgen word TEXT --seed N`).
   renderWord: (text, seed = 0) => guarded(async () => {
     await api.ready;
@@ -318,22 +379,25 @@ Object.assign(api, {
     await api.ready;
     if (seed === null || seed === undefined) seed = rng(null).seed;
     const settings = { style: String(style).toLowerCase(), mode: "sample", bars: checkInteger("bars", bars, 1, 1024),
-                       seed: checkSeed(seed), complexity: 0, temperature: 1 };
+                       seed: checkSeed(seed), complexity: 0, temperature: 1, quantize: $("quantize").checked };
     const groove = await state.drums.sample(settings.style, settings.bars, settings.seed);
     setGroove(groove, settings);
     const hits = groove.hits.map((bar) => bar.map((row) => [...row]));
-    for (const name of ["velocities", "offsets"]) {
-      if (groove.extras[name]) hits[name] = nested(groove.extras[name], state.drums.model.decoder.shape(name, settings.bars));
-    }
+    hits.velocities = perCell(groove.velocities);
+    hits.offsets = perCell(groove.offsets);
     hits.seed = settings.seed;
     return hits;
   }),
   play: () => guarded(play),
   stop: () => state.player.stop(),
   styles: () => state.drums.styles,
-  // The groove on show (and playing): {hits [bars][steps][instruments], settings} as the controls made it.
+  // The groove on show (and playing): {hits, velocities, offsets [bars][steps][instruments], settings} as the
+  // controls made it.
   groove: () => state.groove && { hits: state.groove.hits.map((bar) => bar.map((row) => [...row])),
+                                  velocities: perCell(state.groove.velocities), offsets: perCell(state.groove.offsets),
                                   settings: { ...state.groove.settings } },
+  // The bytes "Download MIDI" saves for the groove on show (drumgen sample --out, --bpm, --swing, --quantize).
+  midiBytes: () => Array.from(midiOfGroove()),
   // The audio clock (seconds) and when the next bar is due on it; null before the first play.
   audioClock: () => (state.player && state.player.context
     ? { now: state.player.context.currentTime, nextBar: state.player.nextBarTime, state: state.player.context.state,
@@ -351,6 +415,7 @@ function fillSelect(select, names, chosen) {
 function wireLetterControls() {
   $("letters-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(drawFromForm).catch(() => {}); });
   $("download-png").addEventListener("click", () => guarded(downloadPng).catch(() => {}));
+  $("font-style").addEventListener("change", () => guarded(drawFromForm).catch(() => {}));
   $("font-file").addEventListener("change", () => {
     const file = $("font-file").files[0];
     if (file) guarded(() => useFontFile(file)).catch(() => {});
@@ -359,7 +424,7 @@ function wireLetterControls() {
 
 function wireDrumControls() {
   $("drums-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(grooveFromForm).catch(() => {}); });
-  for (const id of ["style", "mode", "style-to", "complexity", "temperature"]) {
+  for (const id of ["style", "mode", "style-to", "complexity", "temperature", "quantize"]) {
     $(id).addEventListener("change", () => guarded(grooveFromForm).catch(() => {}));
   }
   for (const id of ["complexity", "temperature", "swing"]) {
@@ -399,14 +464,15 @@ async function start() {
   const index = await source.index();
   if (!index.letters) throw new Error("the models folder has no conditional letter model");
   const params = new URLSearchParams(location.search);
-  const letters = await FontGenerator.load(ort, source, index.letters);
+  const letters = await openLetterModel(ort, source, index.letters);
   // the drum graphs' sessions after the letter model's (one wasm thread); their files are preloaded
   const drumsLoading = DrumGenerator.load(ort, source);
   drumsLoading.catch(() => {}); // awaited below; a failure there must not pass unseen before then
   state.letters = letters;
   state.letterModels.set(letters.name, Promise.resolve(letters));
-  fillSelect($("letter-model"), index.models.filter((m) => m.kind === "letter_generator" && m.conditional).map((m) => m.name),
-             letters.name);
+  // the models `fontgen render --model` takes: the letter style model and the conditional GANs
+  fillSelect($("letter-model"), index.models.filter((m) => m.kind === LETTER_KINDS[1] || (m.kind === LETTER_KINDS[0] && m.conditional))
+    .map((m) => m.name), letters.name);
   wireLetterControls();
   applyLetterQuery(params);
   await drawFromForm();

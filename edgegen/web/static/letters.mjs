@@ -1,29 +1,32 @@
-// Letters from an exported letter generator: the JavaScript mirror of edgegen/runtime/font_generator.py
-// (FontGenerator). Sizes, input names and classes come from the model's sidecar; z comes from the
-// portable generator, so a seed draws the same glyph here as `fontgen render --seed N`.
+// Letters from an exported letter model: the JavaScript mirror of edgegen/runtime/font_generator.py.
+// Two kinds, as there: the letter style model (StyleFontGenerator: a seed's style is drawn from the Gaussian prior
+// in its sidecar, an encoder reads a style from example glyphs) and the GAN generators (FontGenerator: a style
+// is a latent z ~ N(0, I)). Sizes, input names and classes come from the sidecars; every draw comes from the
+// portable generator, so a seed draws the same glyph here as `fontgen render --seed N --model NAME`.
 
 import { rng } from "./portable_random.mjs";
 import { ModelError, OnnxModel } from "./models.mjs";
 
 export class UnknownLetterError extends Error {}
 
-// font_generator.FontGenerator
-export class FontGenerator {
+export const LETTER_KINDS = ["letter_generator", "letter_style_generator"]; // font_generator.LETTER_KINDS
+
+// font_generator.open_letter_model: a StyleFontGenerator for a letter style model, a FontGenerator for a GAN.
+export async function openLetterModel(ort, source, name) {
+  const model = await OnnxModel.load(ort, source, name);
+  return model.spec.kind === "letter_style_generator" ? new StyleFontGenerator(model, ort, source)
+                                                       : new FontGenerator(model);
+}
+
+// font_generator.LetterDrawer: letters and words in one style; subclasses say what a style is (style) and draw
+// (generate: styles [n * styleDim] float32 and letter indices -> images [n][H*W], ink = 1).
+class LetterDrawer {
   constructor(model) {
-    if (model.spec.kind !== "letter_generator") {
-      throw new ModelError(`${model.name} is a ${model.spec.kind}, not a letter generator`);
-    }
     this.model = model;
     this.letters = model.spec.classes.map(String); // A-Z in class order (letter_spec.LETTERS)
-    this.zDim = model.spec.latent.z_dim;
-    this.conditional = Boolean(model.spec.conditional);
     const [, , height, width] = model.shape(model.spec.outputs[0].name, 1); // image [batch, 1, H, W]
     this.height = height;
     this.width = width;
-  }
-
-  static async load(ort, source, name) {
-    return new FontGenerator(await OnnxModel.load(ort, source, name));
   }
 
   get name() {
@@ -40,6 +43,61 @@ export class FontGenerator {
     return index;
   }
 
+  needConditional() {
+    if (!this.conditional) throw new ModelError(`${this.name} is unconditional and cannot draw a chosen letter`);
+  }
+
+  // One-hot rows [n * classes] for letter indices.
+  onehot(letters) {
+    const onehot = new Float32Array(letters.length * this.letters.length);
+    letters.forEach((index, row) => { onehot[row * this.letters.length + index] = 1; });
+    return onehot;
+  }
+
+  async images(inputs, n) {
+    const [images] = await this.model.run(n, inputs);
+    const size = this.height * this.width;
+    return Array.from({ length: n }, (_, i) => images.slice(i * size, (i + 1) * size));
+  }
+
+  // LetterDrawer.render: one letter [H*W] in the style of seed (or the given style [styleDim]).
+  async render(letter, seed, style = null) {
+    this.needConditional();
+    const index = this.letterIndex(letter);
+    return (await this.generate(style ?? this.style(seed), [index]))[0];
+  }
+
+  // LetterDrawer.word: the letters of text [len][H*W], all in one style; spaces give blanks.
+  async word(text, seed, style = null) {
+    this.needConditional();
+    if (!text) throw new UnknownLetterError("cannot draw an empty word");
+    const indices = Array.from(text, (ch) => (ch === " " ? null : this.letterIndex(ch)));
+    const drawn = indices.filter((i) => i !== null);
+    if (!drawn.length) throw new UnknownLetterError("cannot draw a word of spaces only");
+    const one = style ?? this.style(seed);
+    const styles = new Float32Array(drawn.length * this.zDim);
+    drawn.forEach((_, row) => styles.set(one, row * this.zDim));
+    const images = await this.generate(styles, drawn);
+    let next = 0;
+    return indices.map((i) => (i === null ? new Float32Array(this.height * this.width) : images[next++]));
+  }
+}
+
+// font_generator.FontGenerator: a GAN generator; a style is one latent z ~ N(0, I).
+export class FontGenerator extends LetterDrawer {
+  constructor(model) {
+    if (model.spec.kind !== "letter_generator") {
+      throw new ModelError(`${model.name} is a ${model.spec.kind}, not a letter generator`);
+    }
+    super(model);
+    this.zDim = model.spec.latent.z_dim;
+    this.conditional = Boolean(model.spec.conditional);
+  }
+
+  static async load(ort, source, name) {
+    return new FontGenerator(await OnnxModel.load(ort, source, name));
+  }
+
   // FontGenerator.style: latent styles z [n, z_dim] ~ N(0, I) for a seed, float32.
   style(seed, n = 1) {
     return Float32Array.from(rng(seed).standardNormal(n * this.zDim));
@@ -49,41 +107,119 @@ export class FontGenerator {
   async generate(z, letters) {
     const n = z.length / this.zDim;
     const inputs = { z };
-    if (this.conditional) {
-      const onehot = new Float32Array(n * this.letters.length);
-      letters.forEach((index, row) => { onehot[row * this.letters.length + index] = 1; });
-      inputs.onehot = onehot;
-    } else if (letters) {
-      throw new ModelError(`${this.name} is unconditional: it cannot be asked for a particular letter`);
+    if (this.conditional) inputs.onehot = this.onehot(letters);
+    else if (letters) throw new ModelError(`${this.name} is unconditional: it cannot be asked for a particular letter`);
+    return this.images(inputs, n);
+  }
+}
+
+// font_generator.StyleFontGenerator: the letter style model's generator (letter + style -> glyph), its encoder
+// (NAME_encoder: example glyphs with their letters -> style) and the style prior in the sidecar.
+export class StyleFontGenerator extends LetterDrawer {
+  constructor(model, ort = null, source = null) {
+    const spec = model.spec;
+    if (spec.kind !== "letter_style_generator") {
+      throw new ModelError(`${model.name} is a ${spec.kind}, not a letter style generator`);
     }
-    const [images] = await this.model.run(n, inputs);
+    super(model);
+    this.conditional = true;
+    this.styleDim = this.zDim = spec.latent.style_dim;
+    // the generator's inputs, as the sidecar names them: the letter's one-hot and the style
+    this.letterInput = spec.inputs.find((t) => t.name === "onehot")?.name;
+    this.styleInput = spec.inputs.find((t) => t.name !== this.letterInput)?.name;
+    if (!this.letterInput || !this.styleInput || spec.inputs.length !== 2) {
+      throw new ModelError(`${model.name} has inputs ${spec.inputs.map((t) => t.name)}; a letter style generator takes ` +
+                           "a one-hot letter and a style");
+    }
+    const mean = spec.style_prior_mean;
+    const cholesky = spec.style_prior_cholesky;
+    if (!Array.isArray(mean) || mean.length !== this.styleDim || !Array.isArray(cholesky) ||
+        cholesky.length !== this.styleDim || cholesky.some((row) => row.length !== this.styleDim)) {
+      throw new ModelError(`${model.name}.onnx.json has no style prior of size ${this.styleDim}`);
+    }
+    this.priorMean = Float32Array.from(mean); // float32, as the runtime holds them
+    this.priorCholesky = cholesky.map((row) => Float32Array.from(row));
+    this.ort = ort;
+    this.source = source;
+    this.encoderLoading = null;
+  }
+
+  static async load(ort, source, name) {
+    return new StyleFontGenerator(await OnnxModel.load(ort, source, name), ort, source);
+  }
+
+  // StyleFontGenerator._draw_styles: mean + L @ z, z [n, style_dim] float32 from the generator. numpy computes the
+  // product in float32 with BLAS's own summation order; here it is summed in float64 and rounded once, which is
+  // within an ulp or two of it (the generator's output moves by far less than the 1e-5 parity tolerance).
+  drawStyles(stream, n) {
+    const d = this.styleDim;
+    const z = Float32Array.from(stream.standardNormal(n * d));
+    const styles = new Float32Array(n * d);
+    for (let row = 0; row < n; row++) {
+      for (let i = 0; i < d; i++) {
+        const l = this.priorCholesky[i];
+        let sum = 0;
+        for (let j = 0; j < d; j++) sum += l[j] * z[row * d + j];
+        styles[row * d + i] = this.priorMean[i] + Math.fround(sum);
+      }
+    }
+    return styles;
+  }
+
+  // StyleFontGenerator.sample_styles / style: n styles [n * style_dim] drawn from the prior for a seed.
+  style(seed, n = 1) {
+    return this.drawStyles(rng(seed), n);
+  }
+
+  // StyleFontGenerator.generate: glyphs [n][H*W] for styles [n * style_dim] and letter indices.
+  async generate(styles, letters) {
+    if (!letters) throw new ModelError(`${this.name} draws chosen letters: say which`);
+    return this.images({ [this.letterInput]: this.onehot(letters), [this.styleInput]: Float32Array.from(styles) },
+                       letters.length);
+  }
+
+  // StyleFontGenerator.encoder: NAME_encoder, checked to come from the same training (sidecar group and latent).
+  encoder() {
+    if (!this.encoderLoading) {
+      this.encoderLoading = (async () => {
+        if (!this.ort || !this.source) throw new ModelError(`${this.name} was opened without a way to load its encoder`);
+        const encoder = await OnnxModel.load(this.ort, this.source, `${this.name}_encoder`);
+        if (encoder.spec.kind !== "letter_style_encoder") {
+          throw new ModelError(`${encoder.name} is a ${encoder.spec.kind}, not a letter style encoder`);
+        }
+        if (encoder.spec.group !== this.model.spec.group ||
+            JSON.stringify(encoder.spec.latent) !== JSON.stringify(this.model.spec.latent)) {
+          throw new ModelError(`${encoder.name} comes from a different training than ${this.name}`);
+        }
+        return encoder;
+      })();
+      this.encoderLoading.catch(() => { this.encoderLoading = null; }); // a failed load may be retried
+    }
+    return this.encoderLoading;
+  }
+
+  // StyleFontGenerator.encode: the style [style_dim] of example glyphs [k][H*W] (ink = 1) showing letter indices
+  // [k]; up to `examples` (26) are used, in the slots the encoder's mask marks.
+  async encode(glyphs, letters) {
+    if (!glyphs.length || glyphs.length !== letters.length) {
+      throw new ModelError(`encode needs at least one example glyph and one letter per glyph, got ${glyphs.length} ` +
+                           `and ${letters.length}`);
+    }
+    const encoder = await this.encoder();
+    const slots = encoder.spec.latent.examples;
     const size = this.height * this.width;
-    return Array.from({ length: n }, (_, i) => images.slice(i * size, (i + 1) * size));
-  }
-
-  needConditional() {
-    if (!this.conditional) throw new ModelError(`${this.name} is unconditional and cannot draw a chosen letter`);
-  }
-
-  // FontGenerator.render: one letter [H*W] in the style of seed.
-  async render(letter, seed) {
-    this.needConditional();
-    const index = this.letterIndex(letter);
-    return (await this.generate(this.style(seed), [index]))[0];
-  }
-
-  // FontGenerator.word: the letters of text [len][H*W], all from one z; spaces give blanks.
-  async word(text, seed) {
-    this.needConditional();
-    if (!text) throw new UnknownLetterError("cannot draw an empty word");
-    const indices = Array.from(text, (ch) => (ch === " " ? null : this.letterIndex(ch)));
-    const drawn = indices.filter((i) => i !== null);
-    if (!drawn.length) throw new UnknownLetterError("cannot draw a word of spaces only");
-    const style = this.style(seed);
-    const z = new Float32Array(drawn.length * this.zDim);
-    drawn.forEach((_, row) => z.set(style, row * this.zDim));
-    const images = await this.generate(z, drawn);
-    let next = 0;
-    return indices.map((i) => (i === null ? new Float32Array(this.height * this.width) : images[next++]));
+    const classes = this.letters.length;
+    const k = Math.min(letters.length, slots);
+    const feedGlyphs = new Float32Array(slots * size);
+    const feedLetters = new Float32Array(slots * classes);
+    const mask = new Float32Array(slots);
+    for (let i = 0; i < k; i++) {
+      if (glyphs[i].length !== size) throw new ModelError(`encode needs glyphs of ${this.height}x${this.width}`);
+      feedGlyphs.set(glyphs[i], i * size);
+      feedLetters[i * classes + letters[i]] = 1;
+      mask[i] = 1;
+    }
+    const [style] = await encoder.run(1, { glyphs: feedGlyphs, letters: feedLetters, mask });
+    return Float32Array.from(style.slice(0, this.styleDim));
   }
 }

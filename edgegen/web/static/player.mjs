@@ -1,6 +1,7 @@
 // Playback on the AudioContext clock: each bar's notes are scheduled a bar ahead (start(when) on the audio
 // thread's clock, never setTimeout for timing), optionally mirrored to a WebMIDI output with timestamps.
-// Timing per bar comes from midi.barEvents, the same function the MIDI file uses (swing included); the sound is
+// Timing per bar comes from midi.barEvents, the same function the MIDI file uses (learned offsets and velocities,
+// swing on top); the sound is
 // drum_synth's rendering of a note (synth.mjs): body + bright layers by velocity, hat choke, soft limiter.
 
 import { barEvents } from "./midi.mjs";
@@ -12,7 +13,8 @@ const NOTE_OFF_STEPS = 0.5; // midi_io.NOTE_LENGTH_STEPS
 const LIMITER_RANGE = 4; // the limiter's curve covers mixes up to 4x full scale
 
 export class Player {
-  // nextBar(): Promise of {hits [steps][instruments] (one bar), velocities [steps][instruments] or null};
+  // nextBar(): Promise of {hits [steps][instruments] (one bar), velocities and offsets (the bar's, steps * instruments,
+  // or null), quantize};
   // kit: Promise of synth.renderKit's result at sampleRate (built in a worker while the page is idle).
   constructor({ instruments, pitches, kit, sampleRate, nextBar, onBar = () => {}, stats }) {
     this.instruments = instruments;
@@ -146,8 +148,12 @@ export class Player {
   scheduleBar(bar, start) {
     const step = this.stepSeconds();
     const midiOffset = performance.now() - this.context.currentTime * 1000; // audio clock -> DOMHighResTimeStamp
-    for (const [time, pitch, velocity] of barEvents(bar.hits, this.pitches, this.swing, bar.velocities)) {
+    const events = barEvents(bar.hits, this.pitches, this.swing, bar.velocities ?? null, bar.offsets ?? null,
+                             Boolean(bar.quantize));
+    const scheduled = [];
+    for (const [time, pitch, velocity] of events) {
       const when = start + time * step;
+      scheduled.push([time, pitch, velocity, when]);
       this.scheduleNote(this.kit.voices[this.pitches.indexOf(pitch)], velocity, when);
       if (this.midiOutput) {
         this.midiOutput.send([0x99, pitch, velocity], midiOffset + when * 1000);
@@ -156,5 +162,7 @@ export class Player {
       this.stats.scheduledEvents += 1;
     }
     this.stats.scheduledBars += 1;
+    // the last few bars as scheduled: [time in steps, pitch, velocity, audio-clock time] per note, for tests
+    this.stats.recentBars = [...(this.stats.recentBars || []).slice(-7), { index: bar.index, start, events: scheduled }];
   }
 }
