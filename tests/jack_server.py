@@ -76,6 +76,37 @@ def remove_stale_shm() -> list[str]:
     return removed
 
 
+SERVER_NAMES = tuple(f"edgegen-test-{k}" for k in range(6))
+
+
+def _running_server_names() -> set[str]:
+    """The -n NAME of every jackd process there is."""
+    names = set()
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            args = Path(cmdline).read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]) in (b"jackd", b"jackdmp") and b"-n" in args[:-1]:
+            names.add(args[args.index(b"-n") + 1].decode(errors="replace"))
+    return names
+
+
+def free_server_name() -> str:
+    """A name from a small fixed pool that no running jackd uses.
+
+    JACK2 keeps a registry of 8 server slots in shared memory and frees a killed
+    server's slot only when a server of the same name starts again; unique names
+    per test (as before) filled it with stale slots ("Too many servers already
+    active") once a few servers had been killed.
+    """
+    running = _running_server_names()
+    for name in SERVER_NAMES:
+        if name not in running:
+            return name
+    return f"edgegen-{os.getpid()}-{time.monotonic_ns() % 100000}"
+
+
 class JackServer:
     """``with JackServer() as jack:`` starts ``jackd -n NAME -d dummy -r RATE -p PERIOD`` and stops that PID.
 
@@ -83,7 +114,7 @@ class JackServer:
     """
 
     def __init__(self, name: str | None = None, rate: int = 48000, period: int = 64, timeout: float = 10.0):
-        self.name = name or f"edgegen-{os.getpid()}-{time.monotonic_ns() % 100000}"
+        self.name = name  # None: a free name from SERVER_NAMES, chosen when it starts
         self.rate, self.period, self.timeout = rate, period, timeout
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", delete=False)
@@ -120,7 +151,11 @@ class JackServer:
         jackd = jackd_path()
         if jackd is None:
             raise JackUnavailable("jackd is not installed (apt-get install jackd2)")
+        if self.process is not None and self.process.poll() is None:
+            return self  # already running: `with server(...)` on a started server must not start a second jackd
         remove_stale_shm()
+        if self.name is None or (self.name in SERVER_NAMES and self.name in _running_server_names()):
+            self.name = free_server_name()
         self.process = subprocess.Popen(
             [jackd, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -133,7 +168,7 @@ class JackServer:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise JackUnavailable(f"jackd did not start: {self.log_tail(500)}")
+        raise JackUnavailable(f"jackd did not start: {self.log_tail(500)} (jackd servers running: {sorted(_running_server_names())})")
 
     def stop(self) -> None:
         """SIGTERM our jackd (its PID only), SIGKILL after 5 s."""
