@@ -24,7 +24,7 @@ from edgegen.runtime import midi_io
 from edgegen.runtime.drum_spec import INSTRUMENTS
 from jack_server import FrameDump, JackServer, JackUnavailable, busy_processes, jack_lsp_path, jackd_path
 
-# One retry per test: on a shared virtual machine the hypervisor can stall jackd's own real-time thread, and
+# Two retries per test: on a shared virtual machine the hypervisor can stall jackd's own real-time thread, and
 # JACK then skips cycles (an xrun, which the player reports); a message written in a cycle the receiver never
 # saw is lost to it whoever sent it (measured here at load average 9-10 from other sessions: 0-7 of 1,170
 # messages at a 64-frame period, none at 256 or 1024). A failure must happen three times in a row to count.
