@@ -62,8 +62,7 @@ from edgegen.runtime.files import atomic_write_text  # noqa: E402
 from edgegen.runtime.live import bar_source  # noqa: E402
 from edgegen.runtime.live import ports as midi_ports  # noqa: E402
 from edgegen.runtime.live.player import Player, PlayerConfig  # noqa: E402
-from jack_server import JACK_BACKEND, FrameDump, JackServer, MidiRecorder, busy_processes  # noqa: E402
-from edgegen.runtime.drum_spec import INSTRUMENTS  # noqa: E402
+from jack_server import JACK_BACKEND, FrameDump, JackServer, MidiRecorder, busy_pattern, busy_processes  # noqa: E402
 
 TARGETS = {"send_p99_ms": 1.0, "send_max_ms": 3.0, "drift_ms": 1.0, "lost_notes": 0}
 
@@ -264,23 +263,6 @@ def merge_section(path: Path, section: str, value: dict) -> None:
 # --------------------------------------------------------------------------- backends side by side, in JACK frames
 
 BACKEND_TARGETS = {"note_on_residual_frames_p99": 1, "lost": 0, "garbled": 0, "note_offs_missing": 0}
-
-
-def busy_pattern(path: Path) -> Path:
-    """The two bars the JACK tests play (tests/test_jack_native.py): 36 and 37 notes, chords on one frame."""
-    grids = np.zeros((2, 16, 9), bool)
-    col = {name: i for i, name in enumerate(INSTRUMENTS)}
-    grids[:, :, col["closed_hat"]] = True
-    grids[:, [0, 4, 8, 12], col["kick"]] = True
-    grids[:, [4, 12, 14, 15], col["snare"]] = True
-    grids[:, 0:16:2, col["ride"]] = True
-    grids[0, [2, 6, 10], col["tom_low"]] = True
-    grids[1, [3, 7, 11], col["tom_high"]] = True
-    grids[:, 0, col["crash"]] = True
-    grids[1, 13, col["open_hat"]] = True
-    velocities = np.where(grids, 40 + (np.arange(16)[:, None] * 5 + np.arange(9)[None, :] * 7) % 88, 0)
-    midi_io.write_midi(path, grids, velocities=velocities.astype(np.uint8))
-    return path
 
 
 def sent_messages(pattern: Path, bars: int, channel: int = 9) -> collections.Counter:

@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 import mido
+import numpy as np
+
+from edgegen.runtime import midi_io
+from edgegen.runtime.drum_spec import INSTRUMENTS
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
@@ -107,6 +111,34 @@ def free_server_name() -> str:
     return f"edgegen-{os.getpid()}-{time.monotonic_ns() % 100000}"
 
 
+def terminate(process: subprocess.Popen) -> None:
+    """SIGTERM this process (its PID only), SIGKILL after 5 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def busy_pattern(path: Path) -> Path:
+    """Two bars, 36 and 37 notes, chords of up to five notes on one frame: back-to-back messages (JACK tests, bench)."""
+    grids = np.zeros((2, 16, 9), bool)
+    col = {name: i for i, name in enumerate(INSTRUMENTS)}
+    grids[:, :, col["closed_hat"]] = True
+    grids[:, [0, 4, 8, 12], col["kick"]] = True
+    grids[:, [4, 12, 14, 15], col["snare"]] = True
+    grids[:, 0:16:2, col["ride"]] = True
+    grids[0, [2, 6, 10], col["tom_low"]] = True
+    grids[1, [3, 7, 11], col["tom_high"]] = True
+    grids[:, 0, col["crash"]] = True
+    grids[1, 13, col["open_hat"]] = True
+    velocities = np.where(grids, 40 + (np.arange(16)[:, None] * 5 + np.arange(9)[None, :] * 7) % 88, 0)
+    midi_io.write_midi(path, grids, velocities=velocities.astype(np.uint8))
+    return path
+
+
 class JackServer:
     """``with JackServer() as jack:`` starts ``jackd -n NAME -d dummy -r RATE -p PERIOD`` and stops that PID.
 
@@ -168,17 +200,13 @@ class JackServer:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise JackUnavailable(f"jackd did not start: {self.log_tail(500)} (jackd servers running: {sorted(_running_server_names())})")
+        running = sorted(_running_server_names())
+        raise JackUnavailable(f"jackd did not start: {self.log_tail(500)} (jackd servers running: {running})")
 
     def stop(self) -> None:
         """SIGTERM our jackd (its PID only), SIGKILL after 5 s."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
 
     def __enter__(self) -> "JackServer":
@@ -319,13 +347,7 @@ class FrameDump:
         return [(frame, data) for frame, data in self.events() if data[0] & 0xF0 == 0x90 and data[2] > 0]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
 
     def close(self) -> None:
         self.stop()

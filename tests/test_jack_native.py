@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from edgegen.runtime import midi_io
-from edgegen.runtime.drum_spec import INSTRUMENTS
 from jack_server import FrameDump, JackServer, JackUnavailable, busy_processes, jack_lsp_path, jackd_path
+from jack_server import busy_pattern as write_busy_pattern
 
 # Two retries per test: on a shared virtual machine the hypervisor can stall jackd's own real-time thread, and
 # JACK then skips cycles (an xrun, which the player reports); a message written in a cycle the receiver never
@@ -49,21 +49,7 @@ def server(period: int) -> JackServer:
 
 @pytest.fixture
 def busy_pattern(tmp_path):
-    """Two bars, 36 and 37 notes, chords of up to five notes on one frame: back-to-back messages."""
-    grids = np.zeros((2, 16, 9), bool)
-    col = {name: i for i, name in enumerate(INSTRUMENTS)}
-    grids[:, :, col["closed_hat"]] = True
-    grids[:, [0, 4, 8, 12], col["kick"]] = True
-    grids[:, [4, 12, 14, 15], col["snare"]] = True
-    grids[:, 0:16:2, col["ride"]] = True
-    grids[0, [2, 6, 10], col["tom_low"]] = True
-    grids[1, [3, 7, 11], col["tom_high"]] = True
-    grids[:, 0, col["crash"]] = True
-    grids[1, 13, col["open_hat"]] = True
-    path = tmp_path / "busy.mid"
-    velocities = np.where(grids, 40 + (np.arange(16)[:, None] * 5 + np.arange(9)[None, :] * 7) % 88, 0)
-    midi_io.write_midi(path, grids, velocities=velocities.astype(np.uint8))
-    return path
+    return write_busy_pattern(tmp_path / "busy.mid")
 
 
 def expected_events(path, bars: int, frames_per_step: int, channel: int = 9) -> collections.Counter:

@@ -44,7 +44,7 @@ QUANTIZE = click.option("--quantize", is_flag=True,
                              "without it each hit keeps the learned offset of a drummer's timing.")
 
 
-def _write_outputs(generator, groove, out: Path | None, png: Path | None, bpm: float | None, swing: float,
+def _write_outputs(groove, out: Path | None, png: Path | None, bpm: float | None, swing: float,
                    humanize: float, seed: int, note_map: Path | None, title: str = "",
                    wav: Path | None = None, quantize: bool = False) -> None:
     """MIDI, PNG and/or WAV, or the grid on the terminal when none is asked for.
@@ -155,7 +155,7 @@ def sample(style, bars, seed, temperature, complexity, every, morph_to, blend, b
         else:
             groove = generator.sample(style.lower(), bars, seed, temperature=temperature, complexity=complexity)
             what = style
-        _write_outputs(generator, groove, out, png, bpm, swing, humanize, seed, note_map,
+        _write_outputs(groove, out, png, bpm, swing, humanize, seed, note_map,
                        title=f"{what}, seed {seed}", wav=wav, quantize=quantize)
     if out is not None or png is not None or wav is not None:
         click.echo(f"wrote {_written(out, png, wav)} ({bars} bar{'s' * (bars > 1)}, {what}, seed {seed})")
@@ -203,7 +203,7 @@ def transfer(midi_in, to_style, strength, mode, keep, seed, complexity, channel,
         source = Groove(track.grids, track.velocities / 127.0, track.offsets)  # the file's own dynamics and feel
         groove = generator.transfer(source, to_style.lower(), seed=seed, strength=strength, mode=mode,
                                     complexity=complexity, keep=keep)
-        _write_outputs(generator, groove, out, png, bpm or track.bpm, swing, humanize, seed, note_map,
+        _write_outputs(groove, out, png, bpm or track.bpm, swing, humanize, seed, note_map,
                        wav=wav, quantize=quantize)
     click.echo(f"wrote {_written(out, png, wav)} ({len(groove)} bars of {midi_in} as {to_style})")
 
