@@ -5,7 +5,8 @@ where FRAME is JACK's own frame time of the event (``last_frame_time`` of its
 cycle plus its offset). ``jack_midi_dump -a`` instead adds up the frames of the
 cycles it was called for, so every cycle the dummy driver skips on a busy machine
 shifts all later stamps by a period; JACK's frame time does not skip. A process of
-its own: its Python callback never waits for another thread's GIL. Ends on SIGTERM
+its own: its Python callback shares the GIL only with this process's writer thread, which
+hands it over within a quarter period (sys.setswitchinterval). Ends on SIGTERM
 or SIGINT, after writing what it has.
 """
 from __future__ import annotations
@@ -19,6 +20,9 @@ import jack
 
 def main(client_name: str, out_path: str) -> None:
     client = jack.Client(client_name, no_start_server=True)
+    # the callback needs the GIL every cycle; the main thread (writing lines) must hand it over within a
+    # fraction of a period, not the default 5 ms switch interval (longer than a 64-frame period)
+    sys.setswitchinterval(0.25 * client.blocksize / client.samplerate)
     port = client.midi_inports.register("input")
     received: list[tuple[int, bytes]] = []
     done = threading.Event()

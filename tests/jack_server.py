@@ -142,12 +142,16 @@ def busy_pattern(path: Path) -> Path:
 class JackServer:
     """``with JackServer() as jack:`` starts ``jackd -n NAME -d dummy -r RATE -p PERIOD`` and stops that PID.
 
+    ``EDGEGEN_JACKD_OPTIONS`` adds server options (``-S``: synchronous mode, where no client reads a
+    cycle before the clients it depends on have written it; JACK2 runs asynchronously by default).
+
     ``period`` 64 frames at 48 kHz delivers MIDI every 1.33 ms.
     """
 
     def __init__(self, name: str | None = None, rate: int = 48000, period: int = 64, timeout: float = 10.0):
         self.name = name  # None: a free name from SERVER_NAMES, chosen when it starts
         self.rate, self.period, self.timeout = rate, period, timeout
+        self.server_options: tuple[str, ...] = tuple(os.environ.get("EDGEGEN_JACKD_OPTIONS", "").split())
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", delete=False)
 
@@ -189,7 +193,7 @@ class JackServer:
         if self.name is None or (self.name in SERVER_NAMES and self.name in _running_server_names()):
             self.name = free_server_name()
         self.process = subprocess.Popen(
-            [jackd, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
+            [jackd, "-n", self.name, *self.server_options, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         deadline = time.monotonic() + self.timeout

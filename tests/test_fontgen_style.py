@@ -187,7 +187,7 @@ def test_like_commands_write_pngs(models, tmp_path):
     assert result.exit_code == 0 and np.asarray(Image.open(tmp_path / "m.png")).shape == (3 * 28, 2 * 28)
 
 
-def test_like_renders_differ_by_font_and_equal_the_encoded_style(models, tmp_path, tiny):
+def test_like_renders_differ_by_font_and_equal_the_fitted_style(models, tmp_path, tiny):
     outs = []
     for font in (SANS, SERIF):
         out = tmp_path / f"{font.stem}.png"
@@ -195,7 +195,7 @@ def test_like_renders_differ_by_font_and_equal_the_encoded_style(models, tmp_pat
         outs.append(np.asarray(Image.open(out), np.float32))
     assert not np.array_equal(*outs)
     examples = font_examples(SERIF, "HAMBURGEFONTS")
-    expected = tiny.render("Q", style=tiny.encode(examples.glyphs, examples.letters))
+    expected = tiny.render("Q", style=tiny.like(examples.glyphs, examples.letters))
     assert np.abs((255 - outs[1]) / 255 - expected).max() <= 1 / 255 + 1e-6
 
 

@@ -37,13 +37,17 @@ TOLERANCE = 0.005  # seconds; JACK delivers per 1.33 ms period, the rest is sche
 
 
 def assert_on_time(offsets: np.ndarray, step: float = STEP) -> None:
-    """Arrival minus expected time: 90 % within TOLERANCE, every one well inside its own 16th.
+    """Arrival minus expected time, less its median: 90 % within TOLERANCE, every one well inside its own 16th.
 
-    The strict bound is on the bulk: on a shared virtual machine the hypervisor can
-    stall any process for 10+ ms now and then (bench.json records the steal time),
-    which says nothing about the scheduler; a note in the wrong step still fails.
+    The offsets are measured from the first note, whose own latency is one draw of the
+    JACK period jitter; a clock slave also answers each tick one hop late. A constant
+    latency is not a timing error, so the median is taken off: drift still spreads
+    the offsets and fails. The strict bound is on the bulk: on a shared virtual machine
+    the hypervisor can stall any process for 10+ ms now and then (bench.json records
+    the steal time), which says nothing about the scheduler; a note in the wrong step still fails.
     """
-    offsets = np.abs(np.asarray(offsets))
+    offsets = np.asarray(offsets, dtype=float)
+    offsets = np.abs(offsets - np.median(offsets))
     assert np.percentile(offsets, 90) < TOLERANCE, f"p90 {np.percentile(offsets, 90) * 1e3:.2f} ms off"
     assert offsets.max() < step / 4, f"a note {offsets.max() * 1e3:.2f} ms off"
 

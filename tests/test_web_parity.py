@@ -79,6 +79,9 @@ def python_midi(case: dict) -> bytes:
     return midi_io.midi_bytes(np.asarray(case["grids"], bool), **case["options"], **extra)
 
 
+LIKE_EXAMPLES = 13  # examples the fitted-style case uses (the search draws each of them 161 times)
+
+
 def encode_case() -> dict | None:
     """Example glyphs of a real font as `fontgen --like FONT` draws them (matplotlib's DejaVu Sans), for the encoder."""
     import importlib.util
@@ -98,7 +101,7 @@ def encode_case() -> dict | None:
     # J and I are more than twice as tall as wide (Pillow's vertical pass first), the others not
     large = [np.asarray(draw_glyph(ImageFont.truetype(str(font), POINT_SIZE), c)).reshape(-1).tolist() for c in "AIJMQW"]
     return {"glyphs": examples.glyphs.reshape(len(examples.glyphs), -1).tolist(), "letters": examples.letters.tolist(),
-            "word": "STYLE", "large": large, "large_letters": "AIJMQW"}
+            "word": "STYLE", "large": large, "large_letters": "AIJMQW", "like_examples": LIKE_EXAMPLES}
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +192,21 @@ def test_the_style_encoder_reads_a_font_s_glyphs_as_fontgen_like_does(mirrored):
     expected = generator.word(cases["encode"]["word"], style=style).reshape(len(cases["encode"]["word"]), -1)
     got = np.float32(js["encode"]["word"])
     assert np.abs(got - expected).max() <= LETTER_TOLERANCE and np.array_equal(got > INK, expected > INK)
+
+
+def test_the_page_fits_a_font_s_style_to_its_examples_as_fontgen_like_does(mirrored):
+    """StyleFontGenerator.like in the page: the same search (random stream, elite, shrinking spread) ends on the
+    same style as runtime/style_fit.py, and that style redraws the examples closer than the encoder's."""
+    cases, _, js = mirrored
+    if cases["encode"] is None:
+        pytest.skip("matplotlib's DejaVuSans.ttf is not installed")
+    generator = open_letter_model(cases["letter_models"][0])
+    n = cases["encode"]["like_examples"]
+    glyphs = np.float32(cases["encode"]["glyphs"]).reshape(-1, generator.size, generator.size)[:n]
+    letters = np.asarray(cases["encode"]["letters"][:n])
+    style = generator.like(glyphs, letters)
+    assert np.abs(np.float32(js["like"]) - style).max() <= LETTER_TOLERANCE, "letters.mjs like"
+    assert not np.array_equal(style, generator.encode(glyphs, letters)), "the search moved from the encoder's style"
 
 
 def test_the_page_fits_a_large_glyph_as_glyphs_fit_glyph_does(mirrored):

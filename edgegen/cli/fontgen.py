@@ -48,7 +48,7 @@ def _encoded_style(generator, likes: tuple[str, ...], like_letters: str):
                                f"(leave out --model to use the default)")
     examples = gather_examples(list(likes), like_letters, generator.size)
     _check_examples_readable(generator, examples)
-    return generator.encode(examples.glyphs, examples.letters), f"like {examples.source}"
+    return generator.like(examples.glyphs, examples.letters), f"like {examples.source}"
 
 
 def _check_examples_readable(generator, examples) -> None:

@@ -153,7 +153,7 @@ def like_style(generator: LetterDrawer, path: str | os.PathLike, letters: str = 
     if isinstance(generator, StyleFontGenerator):
         glyphs = examples if generator.size == IMAGE_SIZE else letters_of_font(
             ImageFont.truetype(str(path), POINT_SIZE), present, generator.size)
-        style = generator.encode(glyphs, [letter_index(c) for c in present])
+        style = generator.like(glyphs, [letter_index(c) for c in present])
         return Style(style[None], f"style of {path.name} read from {present} by the style encoder")
     target = _gaussian_blur(examples, LIKE_BLUR_SIGMA)
     z = portable_random.rng(LIKE_SEED).standard_normal((candidates, generator.z_dim)).astype(np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.runtime import portable_random
+from edgegen.runtime import portable_random, style_fit
 from edgegen.runtime.files import atomic_output
 from edgegen.runtime.letter_spec import IMAGE_SIZE, LETTERS
 from edgegen.runtime.onnx_model import ModelError, OnnxModel, available_models, models_dir, read_sidecar
@@ -246,6 +246,15 @@ class StyleFontGenerator(LetterDrawer):
         feed_letters[0, np.arange(k), letters[:k]] = 1.0
         mask[0, :k] = 1.0
         return self.encoder.run(glyphs=feed_glyphs, letters=feed_letters, mask=mask)[0][0]
+
+    def like(self, glyphs: np.ndarray, letters: np.ndarray | list[int],
+             settings: style_fit.FitSettings = style_fit.DEFAULT_FIT) -> np.ndarray:
+        """The style [style_dim] ``fontgen --like`` draws in: the encoder's reading of the example glyphs
+        [k, S, S], refined by a search for the style that redraws them best (runtime/style_fit.py)."""
+        glyphs = np.asarray(glyphs, np.float32)
+        letters = np.asarray(letters, dtype=int).reshape(-1)
+        return style_fit.fit_style(self.draw, self.encode(glyphs, letters), glyphs, letters, self.prior_cholesky,
+                                   settings)
 
     def draw(self, styles: np.ndarray, letters: np.ndarray | list[int]) -> np.ndarray:
         """Glyphs [n, S, S] in [0, 1], ink = 1, of ``styles`` [n, style_dim] and ``letters`` [n] (0-25)."""

@@ -59,6 +59,10 @@ results.fit = (cases.fit || []).map((big) => Array.from(fitGlyph(Uint8Array.from
 if (cases.encode) {
   const style = await letters.encode(cases.encode.glyphs.map((g) => Float32Array.from(g)), cases.encode.letters);
   results.encode = { style: Array.from(style), word: (await letters.word(cases.encode.word, 0, style)).map((i) => Array.from(i)) };
+  // StyleFontGenerator.like (the encoder's style fitted to the examples) on the first LIKE_EXAMPLES of them
+  const n = cases.encode.like_examples;
+  results.like = Array.from(await letters.like(cases.encode.glyphs.slice(0, n).map((g) => Float32Array.from(g)),
+                                                cases.encode.letters.slice(0, n)));
 }
 
 const drums = await DrumGenerator.load(ort, source);

@@ -287,6 +287,12 @@ class TorchStyleModel:
         l = onehot(torch.as_tensor(np.asarray(letters)))[None]
         return self.model.encoder(g, l, torch.ones(1, len(letters)))[0].numpy()
 
+    def like(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:
+        """The runtime's ``StyleFontGenerator.like``: the encoder's style refined on the examples (style_fit)."""
+        from edgegen.runtime import style_fit
+        return style_fit.fit_style(self.draw, self.encode(glyphs, letters), glyphs, letters,
+                                   self.model.prior_cholesky().detach().numpy())
+
     @torch.no_grad()
     def draw(self, styles: np.ndarray, letters: np.ndarray) -> np.ndarray:
         s = torch.as_tensor(np.asarray(styles, np.float32))

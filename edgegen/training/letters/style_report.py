@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from edgegen.runtime.files import atomic_write_text  # noqa: E402
 from edgegen.runtime.letter_spec import DEFAULT_LIKE_LETTERS, LETTERS  # noqa: E402
-from edgegen.training.common import write_json  # noqa: E402
+from edgegen.training.common import progress, write_json  # noqa: E402
 from edgegen.training.letters import style_metrics as sm  # noqa: E402
 
 SEED_OFFSET = 1  # styles come from seeds 1..n, as `fontgen word ... --seed 1/2/3` would draw them
@@ -46,6 +46,9 @@ class Drawer(Protocol):
         ...
 
     def encode(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:  # [k, S, S], [k] -> [style_dim]
+        ...
+
+    def like(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:  # what `fontgen --like` uses
         ...
 
     def draw(self, styles: np.ndarray, letters: np.ndarray) -> np.ndarray:  # [n, d], [n] -> [n, S, S] in [0, 1]
@@ -72,6 +75,9 @@ class RealFontsDrawer:
     def encode(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:
         distance = np.abs(self.glyphs[:, np.asarray(letters)] - np.asarray(glyphs)[None]).sum((1, 2, 3))
         return np.asarray([distance.argmin()], np.float32)
+
+    def like(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:
+        return self.encode(glyphs, letters)
 
     def draw(self, styles: np.ndarray, letters: np.ndarray) -> np.ndarray:
         fonts = np.clip(np.rint(np.asarray(styles)[:, 0]).astype(int), 0, len(self.glyphs) - 1)
@@ -106,6 +112,8 @@ class GanDrawer:
 
     def encode(self, glyphs: np.ndarray, letters: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{self.generator.name} has no style encoder")
+
+    like = encode
 
     def draw(self, styles: np.ndarray, letters: np.ndarray) -> np.ndarray:
         return self.generator.generate(np.asarray(styles, np.float32), np.asarray(letters))
@@ -209,17 +217,22 @@ def measure_few_shot(drawer: Drawer, font_set, real: np.ndarray, judge, example_
     """
     val, train = _split(font_set, "val"), _split(font_set, "train")
     examples, targets = example_and_target_letters(example_letters)
-    drawn = []
-    for font in val:
-        style = np.asarray(drawer.encode(font_set.glyphs[font, examples], examples), np.float32).reshape(1, -1)
-        drawn.append(drawer.draw(np.repeat(style, len(targets), axis=0), targets))
-    drawn = np.asarray(drawn, np.float32)
+
+    def drawn_from(read_style) -> np.ndarray:  # [n_val, n_targets, S, S]
+        drawn = []
+        for font in progress(val, label="few-shot fonts"):
+            style = np.asarray(read_style(font_set.glyphs[font, examples], examples), np.float32).reshape(1, -1)
+            drawn.append(drawer.draw(np.repeat(style, len(targets), axis=0), targets))
+        return np.asarray(drawn, np.float32)
+
+    drawn = drawn_from(drawer.like)  # what `fontgen --like` draws: the encoder's style refined on the examples
     drawn_crops = sm.crop_glyphs(drawn)
     truth = real[val][:, targets]
     nearest = train[sm.nearest_fonts(real[val][:, examples], real[train][:, examples])]
     baseline = real[nearest][:, targets]
     subset = sm.distinct_fonts(real[val], distinct)
     model, copied = sm.retrieval(drawn_crops[subset], truth[subset]), sm.retrieval(baseline[subset], truth[subset])
+    encoded = sm.retrieval(sm.crop_glyphs(drawn_from(drawer.encode))[subset], truth[subset])  # the encoder alone
     model_all, copied_all = sm.retrieval(drawn_crops, truth), sm.retrieval(baseline, truth)
     asked = np.tile(targets, len(val))
     return {
@@ -229,6 +242,8 @@ def measure_few_shot(drawer: Drawer, font_set, real: np.ndarray, judge, example_
         "retrieval_per_font": model["retrieval_per_font"], "l1_to_true": model["l1_to_true"],
         "baseline_retrieval": copied["retrieval"], "baseline_l1_to_true": copied["l1_to_true"],
         "baseline_fonts": [font_set.names[nearest[i]] for i in subset],
+        "encoder_only": {"retrieval": encoded["retrieval"], "l1_to_true": encoded["l1_to_true"],
+                         "retrieval_per_font": encoded["retrieval_per_font"]},
         "all_val": {"n_fonts": model_all["n_fonts"], "retrieval": model_all["retrieval"],
                     "chance": model_all["chance"], "l1_to_true": model_all["l1_to_true"],
                     "baseline_retrieval": copied_all["retrieval"], "baseline_l1_to_true": copied_all["l1_to_true"],
@@ -342,7 +357,7 @@ def interpolation_figure(drawer: Drawer, font_set, ends: tuple[int, int], path: 
     """A-Z along a straight line between two styles: fonts ``ends``' encodings, else two seeds' styles."""
     examples, _ = example_and_target_letters(example_letters)
     try:
-        ends_styles = [np.asarray(drawer.encode(font_set.glyphs[f, examples], examples), np.float32) for f in ends]
+        ends_styles = [np.asarray(drawer.like(font_set.glyphs[f, examples], examples), np.float32) for f in ends]
         what = f"between val fonts {font_set.names[ends[0]]} and {font_set.names[ends[1]]}"
     except (NotImplementedError, IndexError):
         ends_styles = [drawer.sample_styles(SEED_OFFSET, 1)[0], drawer.sample_styles(SEED_OFFSET + 1, 1)[0]]
@@ -432,6 +447,8 @@ def results_markdown(results: dict) -> str:
                   f"- retrieval {f['retrieval']:.3f} (chance {f['chance']:.3f}); nearest-training-font baseline "
                   f"{f['baseline_retrieval']:.3f}",
                   f"- blurred L1 to the true glyphs {f['l1_to_true']:.4f}, baseline {f['baseline_l1_to_true']:.4f}",
+                  f"- the encoder alone, without the search on the examples (runtime/style_fit.py): retrieval "
+                  f"{f['encoder_only']['retrieval']:.3f}, blurred L1 {f['encoder_only']['l1_to_true']:.4f}",
                   f"- among all {a['n_fonts']} val fonts, family siblings included: retrieval {a['retrieval']:.3f} "
                   f"(chance {a['chance']:.3f}), baseline {a['baseline_retrieval']:.3f}; blurred L1 "
                   f"{a['l1_to_true']:.4f}, baseline {a['baseline_l1_to_true']:.4f}",

@@ -166,11 +166,11 @@ async function useFontFile(file) {
       `them. ${letters.name} draws styles from seeds only; choose letters_style to draw in the font's style.`;
     return { ...examples, style: null };
   }
-  const style = await letters.encode(examples.glyphs, examples.letters);
+  const style = await letters.like(examples.glyphs, examples.letters);
   state.fontStyle = { name: file.name, model: letters.name, style, ...examples };
   $("font-style").disabled = false;
   $("font-style").checked = true;
-  $("font-note").textContent = `${file.name} (${examples.drawn}): its style read by ${letters.name}_encoder; ` +
+  $("font-note").textContent = `${file.name} (${examples.drawn}): its style read by ${letters.name}_encoder and fitted to these letters; ` +
     "the letters above are drawn in it (untick \"in the font's style\" for the seed's style).";
   await drawFromForm();
   return { ...examples, style };

@@ -9,6 +9,46 @@ import { ModelError, OnnxModel } from "./models.mjs";
 
 export class UnknownLetterError extends Error {}
 
+// style_fit.DEFAULT_FIT
+export const FIT_SETTINGS = Object.freeze({ rounds: 10, population: 16, eliteShare: 0.25, spread: 0.5, shrink: 0.85,
+                                            blurSigma: 1.0 });
+
+// style_fit.blur_matrix K (float32, rows sum to 1), applied as K @ image @ K.T to a square [size * size] image.
+function blurrer(size, sigma) {
+  const k = new Float32Array(size * size);
+  const radius = Math.ceil(3 * sigma);
+  for (let i = 0; i < size; i++) {
+    if (sigma <= 0) { k[i * size + i] = 1; continue; }
+    const row = new Float64Array(size);
+    let total = 0;
+    for (let j = 0; j < size; j++) {
+      const distance = i - j;
+      row[j] = Math.abs(distance) <= radius ? Math.exp(-0.5 * (distance / sigma) ** 2) : 0;
+      total += row[j];
+    }
+    for (let j = 0; j < size; j++) k[i * size + j] = Math.fround(row[j] / total);
+  }
+  return (image) => {
+    const left = new Float64Array(size * size); // K @ image
+    for (let i = 0; i < size; i++) {
+      for (let m = 0; m < size; m++) {
+        const w = k[i * size + m];
+        if (w === 0) continue;
+        for (let j = 0; j < size; j++) left[i * size + j] += w * image[m * size + j];
+      }
+    }
+    const out = new Float64Array(size * size); // (K @ image) @ K.T
+    for (let i = 0; i < size; i++) {
+      for (let j = 0; j < size; j++) {
+        let sum = 0;
+        for (let n = 0; n < size; n++) sum += left[i * size + n] * k[j * size + n];
+        out[i * size + j] = sum;
+      }
+    }
+    return out;
+  };
+}
+
 export const LETTER_KINDS = ["letter_generator", "letter_style_generator"]; // font_generator.LETTER_KINDS
 
 // font_generator.open_letter_model: a StyleFontGenerator for a letter style model, a FontGenerator for a GAN.
@@ -221,5 +261,79 @@ export class StyleFontGenerator extends LetterDrawer {
     }
     const [style] = await encoder.run(1, { glyphs: feedGlyphs, letters: feedLetters, mask });
     return Float32Array.from(style.slice(0, this.styleDim));
+  }
+
+  // StyleFontGenerator.like: the style `fontgen --like` draws in, the encoder's reading refined by
+  // style_fit.fit_style (a search for the style that redraws the examples best).
+  async like(glyphs, letters, settings = FIT_SETTINGS) {
+    return this.fitStyle(await this.encode(glyphs, letters), glyphs, letters, settings);
+  }
+
+  // style_fit.fit_style: a cross-entropy search from `start` over styles, scored by the blurred L1 between the
+  // examples and the examples drawn in each candidate style. Same random stream (portable_random seed 0), same
+  // float32 roundings; sums are float64 here (numpy's are float32), an ulp apart.
+  async fitStyle(start, glyphs, letters, settings = FIT_SETTINGS) {
+    const d = this.styleDim;
+    const k = letters.length;
+    const blur = blurrer(this.width, settings.blurSigma);
+    const targets = glyphs.map((g) => blur(g));
+    const distance = async (styles, n) => {
+      const repeated = new Float32Array(n * k * d);
+      const asked = [];
+      for (let c = 0; c < n; c++) {
+        for (let e = 0; e < k; e++) {
+          repeated.set(styles.subarray(c * d, (c + 1) * d), (c * k + e) * d);
+          asked.push(letters[e]);
+        }
+      }
+      const drawn = await this.generate(repeated, asked);
+      const scores = new Float64Array(n);
+      for (let c = 0; c < n; c++) {
+        let sum = 0;
+        for (let e = 0; e < k; e++) {
+          const soft = blur(drawn[c * k + e]);
+          const target = targets[e];
+          for (let p = 0; p < soft.length; p++) sum += Math.abs(soft[p] - target[p]);
+        }
+        scores[c] = sum / (k * this.height * this.width);
+      }
+      return scores;
+    };
+    let best = Float32Array.from(start);
+    let bestDistance = (await distance(best, 1))[0];
+    if (settings.rounds <= 0) return best;
+    const stream = rng(0);
+    const population = settings.population;
+    const elite = Math.max(1, Math.round(population * settings.eliteShare));
+    let mean = Float32Array.from(start);
+    let spread = settings.spread;
+    for (let round = 0; round < settings.rounds; round++) {
+      const noise = Float32Array.from(stream.standardNormal(population * d));
+      const candidates = new Float32Array(population * d);
+      for (let c = 0; c < population; c++) {
+        const scaled = noise.subarray(c * d, (c + 1) * d).map((z) => Math.fround(spread * z));
+        for (let i = 0; i < d; i++) {
+          const l = this.priorCholesky[i];
+          let sum = 0;
+          for (let j = 0; j < d; j++) sum += l[j] * scaled[j];
+          candidates[c * d + i] = Math.fround(mean[i] + Math.fround(sum));
+        }
+      }
+      const scores = await distance(candidates, population);
+      const order = Array.from(scores.keys()).sort((a, b) => scores[a] - scores[b] || a - b);
+      if (scores[order[0]] < bestDistance) {
+        best = candidates.slice(order[0] * d, (order[0] + 1) * d);
+        bestDistance = scores[order[0]];
+      }
+      const next = new Float32Array(d);
+      for (let i = 0; i < d; i++) {
+        let sum = 0;
+        for (let e = 0; e < elite; e++) sum += candidates[order[e] * d + i];
+        next[i] = Math.fround(sum / elite);
+      }
+      mean = next;
+      spread *= settings.shrink;
+    }
+    return best;
   }
 }
