@@ -22,6 +22,8 @@ DATA       ?= data
 # torch threads per training process; 1 is the safe choice on a shared 2-core machine
 THREADS    ?= 1
 JOBS       ?= 2
+# torch threads of the letter style model, which trains alone after the GAN study
+STYLE_THREADS ?= 2
 # processes per machine for train-ddp (torchrun, DistributedDataParallel)
 NPROC      ?= 2
 TORCHRUN   := $(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC)
@@ -70,7 +72,7 @@ fonts:
 train: train-letters train-drums
 
 train-letters: install fonts
-	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) $(QUICKFLAG)
+	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) --style-threads $(STYLE_THREADS) $(QUICKFLAG)
 
 train-drums: install
 	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)

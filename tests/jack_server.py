@@ -315,10 +315,7 @@ class FrameDump:
     def __init__(self, server: JackServer, client: str = "edgegen-dump", timeout: float = 10.0):
         self.client, self.port = client, f"{client}:input"
         self.out = tempfile.NamedTemporaryFile(prefix="midi-frames-", suffix=".txt", delete=False)
-        command = [sys.executable, str(Path(__file__).with_name("jack_frame_recorder.py")), client, self.out.name]
-        self.process = subprocess.Popen(command, env=server.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True,
-                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        self.process = self._start(server, client)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
             listed = subprocess.run(["jack_lsp"], env=server.env(), capture_output=True, text=True).stdout.split("\n")
@@ -347,6 +344,12 @@ class FrameDump:
                 events.append((int(stamp), bytes(data)))
         return events
 
+    def _start(self, server: JackServer, client: str) -> subprocess.Popen:
+        command = [sys.executable, str(Path(__file__).with_name("jack_frame_recorder.py")), client, self.out.name]
+        return subprocess.Popen(command, env=server.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
     def note_ons(self) -> list[tuple[int, bytes]]:
         return [(frame, data) for frame, data in self.events() if data[0] & 0xF0 == 0x90 and data[2] > 0]
 
@@ -358,6 +361,40 @@ class FrameDump:
         self.out.close()
         with contextlib.suppress(OSError):
             os.unlink(self.out.name)
+
+
+class ByteDump(FrameDump):
+    """A C receiver, ``jack_midi_dump -a CLIENT`` (jackd2's example client), for counting what arrives.
+
+    It copies each event into a ring buffer in its process callback and prints it from its main
+    thread, so it never misses a cycle for want of a GIL. At a 64-frame period on a busy 2-core
+    virtual machine the Python recorder (FrameDump) now and then does (a cycle skipped, its
+    events gone); the messages are counted here and their frames measured there. Its own stamps
+    count the frames of the cycles it was called for, so they are not JACK frame times.
+    """
+
+    def __init__(self, server: JackServer, client: str = "edgegen-bytes", timeout: float = 10.0):
+        super().__init__(server, client, timeout)
+
+    def _start(self, server: JackServer, client: str) -> subprocess.Popen:
+        if shutil.which("jack_midi_dump") is None:
+            raise JackUnavailable("jack_midi_dump is not installed (apt-get install jackd2)")
+        return subprocess.Popen(["jack_midi_dump", "-a", client], env=server.env(), stdout=self.out,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def stop(self) -> None:
+        """SIGINT first: jack_midi_dump prints what its ring buffer still holds, then exits."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+        terminate(self.process)
+
+    def messages(self) -> list[bytes]:
+        """Every message's bytes, in arrival order."""
+        return [data for _, data in self.events()]
 
 
 @contextlib.contextmanager

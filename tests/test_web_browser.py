@@ -303,7 +303,7 @@ def test_a_dropped_font_is_read_as_fontgen_like_reads_it_and_the_letters_are_dra
     assert got["drawn"] == "HAMBURGEFONTS" and got["letters"] == examples.letters.tolist()
     glyphs = np.float32(got["glyphs"]).reshape(examples.glyphs.shape)
     glyph_gap = np.abs(glyphs - examples.glyphs).mean()
-    style = generator.encode(examples.glyphs, examples.letters)
+    style = generator.like(examples.glyphs, examples.letters)  # what `fontgen --like` draws in
     style_gap = np.linalg.norm(np.float32(got["style"]) - style) / np.linalg.norm(style - generator.prior_mean)
     words = np.float32(call(page, "window.edgegen.renderLike('EDGE').then((w) => w.map((i) => Array.from(i)))"))
     expected = generator.word("EDGE", style=style).reshape(4, -1)
@@ -311,7 +311,10 @@ def test_a_dropped_font_is_read_as_fontgen_like_reads_it_and_the_letters_are_dra
     ink_agreement = ((words > INK) == (expected > INK)).mean()
     print(f"font {font.name}: glyph mean |diff| {glyph_gap:.4f}, style gap {style_gap:.3f}, "
           f"EDGE mean |diff| {word_gap:.4f}, ink agreement {ink_agreement:.4f}")
-    assert glyph_gap < 0.05 and style_gap < 0.25 and ink_agreement > 0.97, (glyph_gap, style_gap, ink_agreement)
+    # the styles themselves are not compared: the search that fits them to the examples starts from examples
+    # 0.03 apart (the browser's rasteriser) and can end on different styles that draw alike (style gap 0.54
+    # of the style's distance from the prior mean for DejaVu Sans, where the encoder alone differed by 0.20)
+    assert glyph_gap < 0.05 and word_gap < 0.03 and ink_agreement > 0.97, (glyph_gap, word_gap, ink_agreement)
     assert page.execute_script("return document.getElementById('font-style').checked") is True
     seeded = np.float32(call(page, "window.edgegen.renderLetter('E', 3).then((i) => Array.from(i))"))
     assert np.abs(seeded - generator.render("E", 3).reshape(-1)).max() <= LETTER_TOLERANCE  # seeds unaffected

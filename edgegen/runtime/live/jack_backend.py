@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import collections
 import os
-import sys
 import time
 from typing import Callable
 
@@ -91,7 +90,6 @@ def list_midi_ports(is_input: bool) -> list[str]:
 
 
 WRITTEN, LATE, LATE_MAX, FAILED = range(4)  # the callback's counters
-GIL_WAIT_SHARE = 0.25  # of a period: the longest the callback should wait for the GIL (sys.setswitchinterval)
 
 
 def write_cycle(pending: collections.deque, start: int, end: int, write: Callable[[int, bytes], None],
@@ -162,13 +160,6 @@ class JackMidiOutput:
         self.rate = self._client.samplerate
         self.period = self._client.blocksize
         self.lookahead = max(lookahead, 2.0 * self.period / self.rate)
-        # The process callback is Python, so it needs the GIL every cycle. A thread that holds the GIL keeps
-        # it for up to the switch interval (5 ms by default), longer than a 64-frame period (1.3 ms at
-        # 48 kHz): the callback then misses its cycle and what it writes never reaches the receiver
-        # (measured: 0-7 of 1,170 messages lost at period 64 under load, none at 256 or 1024). A fraction
-        # of the period bounds that wait; the interval is restored on close.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, GIL_WAIT_SHARE * self.period / self.rate))
         self.name = virtual or ""
         self.target: str | None = None
         self.check_every = check_every
@@ -294,7 +285,6 @@ class JackMidiOutput:
 
     def _close_client(self) -> None:
         self._closed = True
-        sys.setswitchinterval(self._switch_interval)
         with quiet_native_stderr():
             try:
                 if self.gone_reason is None:
