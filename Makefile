@@ -75,7 +75,7 @@ train-letters: install fonts
 	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) --style-threads $(STYLE_THREADS) $(QUICKFLAG)
 
 train-drums: install
-	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums $(QUICKFLAG)
+	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums --jobs $(JOBS) $(QUICKFLAG)
 
 # The default training under torchrun: NPROC processes on this machine, one model replica each.
 train-ddp: install fonts

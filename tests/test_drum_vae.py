@@ -297,3 +297,16 @@ def test_realism_features_on_constructed_bars():
     rng = np.random.default_rng(0)
     assert A.overlapping_area(rng.normal(0, 1, 500), rng.normal(10, 1, 500)) < 0.01
     assert A.overlapping_area(rng.normal(0, 1, 2000), rng.normal(0, 1, 2000)) > 0.9
+
+
+def test_all_trains_its_models_in_parallel_processes_and_reports_every_failure(tmp_path):
+    """`all --jobs 2`: each job in its own process; one that fails is named, the others still finish."""
+    import click
+
+    from edgegen.training.drums.cli import _train_in_processes
+
+    with pytest.raises(click.ClickException, match="no_such_variant") as failed:
+        _train_in_processes(["ablation_none", "no_such_variant", "ablation_linear"], tmp_path, quick=True, jobs=2)
+    assert "ablation_none:" not in failed.value.message
+    for variant in ("ablation_none", "ablation_linear"):
+        assert load_checkpoint(tmp_path / "ablation" / variant / "checkpoint.pt", "drum_vae")["epoch"] == 1

@@ -283,6 +283,24 @@ def test_a_real_font_file_is_read_and_its_letters_drawn(page):
     assert ink[0] == 13 * 28 and ink[1] > 13 * 20  # HAMBURGEFONTS, each letter with ink
 
 
+def test_a_symbol_font_is_refused_with_the_line_fontgen_gives(page):
+    """cmex10's character map claims A-Z but draws brackets and integrals: the letter classifier reads too few of
+    them as their letters, so the page refuses the font as `fontgen --like` does, and draws nothing in it."""
+    font = matplotlib_font("cmex10.ttf")
+    if font is None:
+        pytest.skip("matplotlib's cmex10.ttf is not installed")
+    page.find_element("id", "font-file").send_keys(str(font))
+    message = page.find_element("id", "message")
+    deadline = time.monotonic() + 15
+    while "cmex10.ttf" not in message.text:
+        assert time.monotonic() < deadline, message.text
+        time.sleep(0.05)
+    assert message.text.startswith("Error: font cmex10.ttf does not look like letters: the letter classifier reads "
+                                   "only "), message.text
+    assert message.text.endswith("as the letter they claim (a symbol font?)"), message.text
+    assert (page.execute_script("return window.edgegen.fontStyle()") or {}).get("name") != "cmex10.ttf"
+
+
 def test_a_dropped_font_is_read_as_fontgen_like_reads_it_and_the_letters_are_drawn_in_its_style(page):
     """The page draws the font's HAMBURGEFONTS with the browser's rasteriser and fits them as runtime/glyphs.py does
     (Pillow's Lanczos arithmetic), the encoder reads a style, and the letters are drawn in it: close to

@@ -3,7 +3,7 @@
 - corpus: rebuild edgegen/data/groove_corpus.npz from a Groove MIDI Dataset folder.
 - train:  train one registered VAE variant into RUNS/<folder>.
 - all:    the final recipe (RUNS/vae), the style classifier (RUNS/style_classifier),
-          the ablation (RUNS/ablation/*), then `report`.
+          the ablation (RUNS/ablation/*), in --jobs one-thread processes, then `report`.
 - report: measure the trained checkpoints and write REPORTS/results.json, results.md and figures.
 
 `all` reads the committed corpus only (a fresh machine has no GMD folder).
@@ -14,6 +14,9 @@ N processes (DistributedDataParallel) and rank 0 writes checkpoints and the repo
 """
 from __future__ import annotations
 
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import click
@@ -100,26 +103,70 @@ def train(runs: str, variant: str, folder: str | None, quick: bool) -> None:
 @click.option("--runs", default="runs/drums", show_default=True, type=click.Path(file_okay=False))
 @click.option("--reports", default="reports/drums", show_default=True, type=click.Path(file_okay=False))
 @click.option("--quick", is_flag=True, help="tiny runs on a small slice, every output file written")
-def all_(runs: str, reports: str, quick: bool) -> None:
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="models trained at once, each in its own 1-thread process (ignored under torchrun)")
+def all_(runs: str, reports: str, quick: bool, jobs: int) -> None:
     """Final recipe, style classifier, ablation, then the report."""
-    from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
-    from edgegen.training.drums.train_vae import train_vae
-    from edgegen.training.drums.vae import ABLATION, get_config
-
+    start = time.time()
     set_threads(default_threads())
     runs_dir = Path(runs)
-    tr, va, _ = _corpus_splits(quick)
     with distributed.session() as processes, one_line_errors():
-        log = distributed.main_log()
-        train_vae(get_config("final", **_quick_overrides(quick)), "final", tr, va, runs_dir / "vae", log=log)
-        classifier = "tiny" if quick else "default"
-        train_style_classifier(get_classifier_config(classifier), classifier, tr, va,
-                               runs_dir / "style_classifier", log=log)
-        for variant in ABLATION:
-            train_vae(get_config(variant, **_quick_overrides(quick, epochs=1)), variant, tr, va,
-                      runs_dir / "ablation" / variant, log=log)
+        if processes.distributed:  # every model on every process, one after another
+            for job in _training_jobs():
+                _train_job(job, runs_dir, quick, default_threads(), show_progress=processes.is_main)
+        else:
+            _train_in_processes(_training_jobs(), runs_dir, quick, jobs)
+        train_minutes = (time.time() - start) / 60
         if processes.is_main:
             _report(runs_dir, Path(reports), quick)
+            click.echo(f"drums: all done in {(time.time() - start) / 60:.1f} min (models {train_minutes:.1f} min "
+                       f"with {1 if processes.distributed else jobs} jobs x {processes.world_size} processes)")
+
+
+def _training_jobs() -> list[str]:
+    """What `all` trains: the final recipe, the style classifier, then the ablation variants."""
+    from edgegen.training.drums.vae import ABLATION
+
+    return ["final", "style_classifier", *ABLATION]
+
+
+def _train_job(job: str, runs_dir: Path, quick: bool, threads: int, show_progress: bool = True) -> str:
+    """Train one of :func:`_training_jobs` into its run folder (also the worker of `all --jobs N`)."""
+    from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
+    from edgegen.training.drums.train_vae import train_vae
+    from edgegen.training.drums.vae import get_config
+
+    set_threads(threads)
+    tr, va, _ = _corpus_splits(quick)
+    log = distributed.main_log()
+    if job == "style_classifier":
+        classifier = "tiny" if quick else "default"
+        train_style_classifier(get_classifier_config(classifier), classifier, tr, va, runs_dir / job, show_progress, log)
+    elif job == "final":
+        train_vae(get_config(job, **_quick_overrides(quick)), job, tr, va, runs_dir / "vae", show_progress, log)
+    else:
+        train_vae(get_config(job, **_quick_overrides(quick, epochs=1)), job, tr, va, runs_dir / "ablation" / job,
+                  show_progress, log)
+    return job
+
+
+def _train_in_processes(jobs_list: list[str], runs_dir: Path, quick: bool, jobs: int) -> None:
+    """Train every job in ``jobs`` one-thread processes; every failure is reported, none hides the rest."""
+    if jobs == 1:
+        for job in jobs_list:
+            _train_job(job, runs_dir, quick, default_threads())
+        return
+    failures = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {job: pool.submit(_train_job, job, runs_dir, quick, 1, False) for job in jobs_list}
+        for job, future in futures.items():
+            try:
+                future.result()
+                click.echo(f"done {job}")
+            except Exception as error:
+                failures.append(f"{job}: {error}")
+    if failures:
+        raise click.ClickException("training failed: " + "; ".join(failures))
 
 
 @main.command()

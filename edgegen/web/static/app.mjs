@@ -4,10 +4,10 @@
 
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { DrumGenerator, UnknownStyleError } from "./drums.mjs";
-import { fontExamples, loadFont } from "./fonts.mjs";
+import { checkReadable, fontExamples, loadFont } from "./fonts.mjs";
 import { LETTER_KINDS, openLetterModel } from "./letters.mjs";
 import { midiBytes, MAX_SWING } from "./midi.mjs";
-import { fetchSource } from "./models.mjs";
+import { fetchSource, ModelError, OnnxModel } from "./models.mjs";
 import { Player } from "./player.mjs";
 import { renderKitInWorker } from "./synth.mjs";
 import { MAX_SEED, rng } from "./portable_random.mjs";
@@ -156,10 +156,24 @@ function showGlyphs(images) {
   context.putImageData(pixels, 0, 0);
 }
 
+// The bundled letter classifier, loaded on the first dropped font; null when the models folder has none (as
+// fontgen, which then skips the check).
+async function letterClassifier() {
+  if (state.classifier === undefined) {
+    state.classifier = OnnxModel.load(ort, state.source, "letter_classifier").catch((error) => {
+      if (error instanceof ModelError) return null;
+      throw error;
+    });
+  }
+  return state.classifier;
+}
+
 async function useFontFile(file) {
   const family = await loadFont(file);
   const letters = state.letters;
   const examples = fontExamples(family, file.name, LIKE_LETTERS, letters.letters, letters.height);
+  const classifier = await letterClassifier();
+  if (classifier) await checkReadable(classifier, examples, letters.letters, file.name, letters.height);
   showGlyphs(examples.glyphs);
   if (!letters.encode) {
     $("font-note").textContent = `${file.name} (${examples.drawn}): read, its letters above as the style encoder sees ` +

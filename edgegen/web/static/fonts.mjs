@@ -9,6 +9,7 @@ const CANVAS = 112; // glyphs.CANVAS
 const POINT_SIZE = 80; // glyphs.POINT_SIZE
 const GLYPH_BOX = 20; // glyphs.GLYPH_BOX
 const IMAGE_SIZE = 28; // letter_spec.IMAGE_SIZE
+const MIN_READ_SHARE = 1 / 3; // style_examples.MIN_READ_SHARE
 const NOT_A_CODEPOINT = "\u{10FFFD}"; // style_examples.NOT_A_CODEPOINT: what a font draws for a letter it lacks
 
 export class FontFileError extends Error {}
@@ -178,4 +179,32 @@ export function fontExamples(family, name, letters, alphabet, size = IMAGE_SIZE)
     throw new FontFileError(`font ${name} draws none of the capitals ${letters} (no usable capital letters)`);
   }
   return found;
+}
+
+// style_examples.check_readable: the letter classifier (its classes A-Z, input [batch, 1, 28, 28]) must read at
+// least a third of a font's examples as the letters they claim, or the font is refused: a symbol font whose
+// character map claims the capitals (cmex10 draws brackets and integrals for them) passes fontExamples.
+export async function checkReadable(classifier, examples, alphabet, name, size = IMAGE_SIZE) {
+  const n = examples.glyphs.length;
+  const pixels = IMAGE_SIZE * IMAGE_SIZE;
+  const batch = new Float32Array(n * pixels);
+  examples.glyphs.forEach((glyph, k) => {
+    let image = glyph;
+    if (size !== IMAGE_SIZE) { // as check_readable: to 8 bits, Pillow's LANCZOS to 28x28, back to 0-1
+      const resized = lanczosResize(Uint8Array.from(glyph, (v) => Math.round(v * 255)), size, size, IMAGE_SIZE, IMAGE_SIZE);
+      image = Float32Array.from(resized, (v) => v / 255);
+    }
+    batch.set(image, k * pixels);
+  });
+  const [logits] = await classifier.run(n, { image: batch });
+  const classes = classifier.spec.classes.map(String);
+  let correct = 0;
+  examples.letters.forEach((letter, k) => {
+    const row = Array.from(logits.subarray(k * classes.length, (k + 1) * classes.length));
+    if (classes[row.indexOf(Math.max(...row))] === alphabet[letter]) correct += 1;
+  });
+  if (correct < MIN_READ_SHARE * n) {
+    throw new FontFileError(`font ${name} does not look like letters: the letter classifier reads only ${correct} ` +
+                            `of ${n} as the letter they claim (a symbol font?)`);
+  }
 }
