@@ -310,3 +310,18 @@ def test_all_trains_its_models_in_parallel_processes_and_reports_every_failure(t
     assert "ablation_none:" not in failed.value.message
     for variant in ("ablation_none", "ablation_linear"):
         assert load_checkpoint(tmp_path / "ablation" / variant / "checkpoint.pt", "drum_vae")["epoch"] == 1
+
+
+def test_the_final_fit_can_take_in_the_validation_bars(small_corpus, tmp_path, monkeypatch):
+    """include_validation (the shipped recipe's last fit): the training bars and the validation bars are fitted."""
+    from edgegen.training.drums import train_vae as train_module
+
+    train, validation = small_corpus
+    seen = []
+    shard = train_module.distributed.shard_batches
+    monkeypatch.setattr(train_module.distributed, "shard_batches", lambda n, *a: seen.append(n) or shard(n, *a))
+    for include, folder in ((False, "train_only"), (True, "with_validation")):
+        train_vae(get_config("tiny", epochs=1, include_validation=include), "tiny", train, validation, tmp_path / folder,
+                  show_progress=False, log=lambda *a: None)
+    assert seen == [len(train), len(train) + len(validation)]
+    assert VARIANTS["final"].include_validation and not VARIANTS["ablation_cyclical_freebits"].include_validation

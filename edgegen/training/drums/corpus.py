@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,11 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.grids)
+
+
+def concatenate(corpora: "list[Corpus] | tuple[Corpus, ...]") -> Corpus:
+    """One corpus of the bars of ``corpora``, in order (e.g. training and validation bars for the final fit)."""
+    return Corpus(*(np.concatenate([getattr(c, f.name) for c in corpora]) for f in fields(Corpus)))
 
 
 def pack_grids(grids: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from edgegen.training.drums import plots as drum_plots
 from edgegen.training.checkpoint import REPORT_METRICS_FILE
 from edgegen.training.common import write_json
 from edgegen.training.drums.calibration import load_calibration
-from edgegen.training.drums.corpus import Corpus
+from edgegen.training.drums.corpus import Corpus, concatenate
 from edgegen.training.drums.vae import ABLATION, TorchDrumModel, load_vae
 from edgegen.training.drums.style_classifier import load_style_classifier, predict, style_scores
 from edgegen.training.drums.train_vae import hvo_scores, recon_scores, reconstruct
@@ -53,6 +53,7 @@ def _vae_metrics(path: Path, train: Corpus, test: Corpus, classify, n_samples: i
         "variant": ckpt["variant"],
         "epochs": ckpt["epoch"],
         "train_minutes": round(ckpt.get("train_seconds", 0.0) / 60, 2),
+        "include_validation": bool(ckpt["config"].get("include_validation", False)),
         "recon": {**recon_scores(test.grids, hits), "velocity_mae": groove["velocity_mae"],
                   "offset_mae_ms": groove["offset_mae_steps"] * A.MS_PER_STEP_AT_120},
         **A.latent_report(model, test.hvo(), test.styles, style_prior=style_prior),
@@ -94,9 +95,10 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
     transfer_modes = {name: {k: v for k, v in scores.items() if k != "per_target"}
                       for name, scores in transfer_modes.items()}
     density = np.mean([drum_controls.hits_per_bar_by_complexity(model, s, n_samples) for s in STYLES], axis=0)
-    nearest = recon_scores(test.grids, A.nearest_bar_copy(train.grids, test.grids))
-    everything = Corpus(*(np.concatenate([getattr(c, f) for c in (train, validation, test)])
-                          for f in ("grids", "styles", "splits", "sources", "velocities", "offsets")))
+    # the bars the final model learned from: the baseline copies the nearest of them, novelty counts copies of them
+    fitted = concatenate([train, validation]) if final["include_validation"] else train
+    nearest = recon_scores(test.grids, A.nearest_bar_copy(fitted.grids, test.grids))
+    everything = concatenate([train, validation, test])
     realism = _realism(control["samples"], n_samples, everything, train, test)
     unsupervised_fit = None
     ablation: dict[str, Any] = {}
@@ -112,7 +114,8 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
                               else 0.0 for i in range(test.grids.shape[-1])])  # [9] per instrument
     results: dict[str, Any] = {
         "bars": everything.counts(),
-        "recon": {**final["recon"], "nearest_train_bar_f1": nearest["hit_f1"],
+        "recon": {**final["recon"], "fitted_bars": "train+validation" if final["include_validation"] else "train",
+                  "nearest_train_bar_f1": nearest["hit_f1"],
                   "nearest_train_bar_cell_accuracy": nearest["cell_accuracy"],
                   "silence_cell_accuracy": float(1.0 - test.grids.mean()),
                   "velocity_mae_baseline_instrument_mean": float(
@@ -135,7 +138,7 @@ def write_report(runs_dir: Path, reports_dir: Path, splits: tuple[Corpus, Corpus
         "transfer_per_target": transfer["per_target"],
         "transfer_rhythm_kept": transfer["rhythm_kept"],
         "transfer_modes": transfer_modes,
-        "novelty_copy_share": A.copy_share(control["samples"].hits, train.grids),
+        "novelty_copy_share": A.copy_share(control["samples"].hits, fitted.grids),
         "density_hits_per_bar": [round(float(d), 3) for d in density],
         "complexity_settings": list(drum_controls.COMPLEXITY_SETTINGS),
         "realism": realism,

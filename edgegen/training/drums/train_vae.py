@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from edgegen.training import distributed
 from edgegen.training.common import check_finite, progress
 from edgegen.training.drums.calibration import calibrate, save_calibration
-from edgegen.training.drums.corpus import Corpus, balanced_style_weights
+from edgegen.training.drums.corpus import Corpus, balanced_style_weights, concatenate
 from edgegen.training.loop import Trainable, fit
 from edgegen.training.drums.vae import (
     DrumVAEConfig,
@@ -145,14 +145,17 @@ def learning_rate(config: DrumVAEConfig, epoch: int) -> float:
 
 def train_vae(config: DrumVAEConfig, variant: str, train: Corpus, validation: Corpus, run_dir: str | Path,
               show_progress: bool = True, log=print) -> tuple[HierarchicalDrumVAE, dict[str, Any]]:
-    """Train (or resume) ``variant`` into ``run_dir``; returns the model (eval mode) and its checkpoint without weights."""
+    """Train (or resume) ``variant`` into ``run_dir``; returns the model (eval mode) and its checkpoint without weights.
+
+    With ``config.include_validation`` the validation bars are trained on too (the final fit of a chosen recipe)."""
     device = distributed.current().device
+    fitted = concatenate([train, validation]) if config.include_validation else train
     torch.manual_seed(config.seed)
     model = HierarchicalDrumVAE(config).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    x_all = torch.as_tensor(train.hvo(), device=device)  # [N, 16, 27]
-    s_all = torch.as_tensor(train.styles, device=device)
-    style_weights = torch.as_tensor(balanced_style_weights(train.styles, config.n_styles), device=device) \
+    x_all = torch.as_tensor(fitted.hvo(), device=device)  # [N, 16, 27]
+    s_all = torch.as_tensor(fitted.styles, device=device)
+    style_weights = torch.as_tensor(balanced_style_weights(fitted.styles, config.n_styles), device=device) \
         if config.style_ce_balanced else None
     objective = distributed.wrap(VaeObjective(model, style_weights))
 
