@@ -22,8 +22,10 @@ DATA       ?= data
 # torch threads per training process; 1 is the safe choice on a shared 2-core machine
 THREADS    ?= 1
 JOBS       ?= 2
-# torch threads of the letter style model, which trains alone after the GAN study
-STYLE_THREADS ?= 2
+# torch threads of the work that runs alone after the parallel jobs: the drum report, and the
+# letter style model (which trains after the GAN study)
+ALONE_THREADS ?= 2
+STYLE_THREADS ?= $(ALONE_THREADS)
 # processes per machine for train-ddp (torchrun, DistributedDataParallel)
 NPROC      ?= 2
 TORCHRUN   := $(VENV)/bin/torchrun --standalone --nproc-per-node=$(NPROC)
@@ -75,7 +77,7 @@ train-letters: install fonts
 	$(PY) -m edgegen.training.letters all --data $(DATA)/letters --fonts-data $(DATA)/fonts --runs $(RUNS)/letters --reports $(REPORTS)/letters --jobs $(JOBS) --style-threads $(STYLE_THREADS) $(QUICKFLAG)
 
 train-drums: install
-	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums --jobs $(JOBS) $(QUICKFLAG)
+	$(PY) -m edgegen.training.drums all --runs $(RUNS)/drums --reports $(REPORTS)/drums --jobs $(JOBS) --report-threads $(ALONE_THREADS) $(QUICKFLAG)
 
 # The default training under torchrun: NPROC processes on this machine, one model replica each.
 train-ddp: install fonts
