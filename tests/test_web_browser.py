@@ -40,6 +40,17 @@ def matplotlib_font(name: str) -> Path | None:
     return path if path and path.is_file() else None
 
 
+def drop_file(page, path: Path, shown_in: str, timeout: float = 15.0):
+    """Give the page's font input ``path`` and wait until the element ``shown_in`` names the file; that element."""
+    page.find_element("id", "font-file").send_keys(str(path))
+    element = page.find_element("id", shown_in)
+    deadline = time.monotonic() + timeout
+    while path.name not in element.text:
+        assert time.monotonic() < deadline, page.find_element("id", "message").text
+        time.sleep(0.05)
+    return element
+
+
 @pytest.fixture(scope="module")
 def page_url():
     """`edgegen web --port 0` in a subprocess; its URL."""
@@ -258,11 +269,7 @@ def test_bad_input_shows_a_message_not_a_blank_page(page, tmp_path):
 
     not_a_font = tmp_path / "broken.ttf"
     not_a_font.write_bytes(b"this is not a font file at all")
-    page.find_element("id", "font-file").send_keys(str(not_a_font))
-    deadline = time.monotonic() + 10
-    while "broken.ttf" not in message.text:
-        assert time.monotonic() < deadline, message.text
-        time.sleep(0.05)
+    drop_file(page, not_a_font, "message")
     assert message.text == "Error: cannot read broken.ttf: not a TrueType, OpenType or WOFF font"
     assert page.find_element("id", "letters-canvas").is_displayed()  # the page is still there
 
@@ -271,12 +278,7 @@ def test_a_real_font_file_is_read_and_its_letters_drawn(page):
     font = matplotlib_font("DejaVuSerif.ttf")
     if font is None:
         pytest.skip("matplotlib's DejaVuSerif.ttf is not installed")
-    page.find_element("id", "font-file").send_keys(str(font))
-    note = page.find_element("id", "font-note")
-    deadline = time.monotonic() + 10
-    while "DejaVuSerif.ttf" not in note.text:
-        assert time.monotonic() < deadline, page.find_element("id", "message").text
-        time.sleep(0.05)
+    drop_file(page, font, "font-note")
     ink = page.execute_script("const c = document.getElementById('font-preview'); const d = c.getContext('2d')"
                               ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
                               " for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return [c.width, n];")
@@ -289,12 +291,7 @@ def test_a_symbol_font_is_refused_with_the_line_fontgen_gives(page):
     font = matplotlib_font("cmex10.ttf")
     if font is None:
         pytest.skip("matplotlib's cmex10.ttf is not installed")
-    page.find_element("id", "font-file").send_keys(str(font))
-    message = page.find_element("id", "message")
-    deadline = time.monotonic() + 15
-    while "cmex10.ttf" not in message.text:
-        assert time.monotonic() < deadline, message.text
-        time.sleep(0.05)
+    message = drop_file(page, font, "message")
     assert message.text.startswith("Error: font cmex10.ttf does not look like letters: the letter classifier reads "
                                    "only "), message.text
     assert message.text.endswith("as the letter they claim (a symbol font?)"), message.text

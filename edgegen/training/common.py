@@ -5,8 +5,10 @@ import contextlib
 import json
 import math
 import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import click
 import torch
@@ -22,6 +24,21 @@ def set_threads(threads: int) -> None:
     """Pin torch's intra-op threads. On a busy 2-core machine 2 threads can run 10-100x slower than 1."""
     torch.set_num_threads(max(1, int(threads)))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def run_in_processes(target: Callable[..., T], tasks: dict[str, tuple], workers: int,
+                     on_done: Callable[[str, T], None] = lambda name, result: None) -> list[str]:
+    """``target(*args)`` for every ``name: args`` of ``tasks`` in ``workers`` fresh (spawned) processes, reporting
+    each result to ``on_done`` in task order; returns the failures as "name: error", so one cannot hide the rest."""
+    failures = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {name: pool.submit(target, *args) for name, args in tasks.items()}
+        for name, future in futures.items():
+            try:
+                on_done(name, future.result())
+            except Exception as error:
+                failures.append(f"{name}: {error}")
+    return failures
 
 
 def default_threads() -> int:

@@ -15,14 +15,12 @@ N processes (DistributedDataParallel) and rank 0 writes checkpoints and the repo
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import click
 
 from edgegen.training import distributed
-from edgegen.training.common import default_threads, one_line_errors, set_threads
+from edgegen.training.common import default_threads, one_line_errors, run_in_processes, set_threads
 
 QUICK_TRAIN_PER_STYLE = 120  # bars per style in --quick runs
 QUICK_EVAL_BARS = 200  # validation / test bars in --quick runs
@@ -114,8 +112,9 @@ def all_(runs: str, reports: str, quick: bool, jobs: int, report_threads: int) -
     runs_dir = Path(runs)
     with distributed.session() as processes, one_line_errors():
         if processes.distributed:  # every model on every process, one after another
+            splits = _corpus_splits(quick)
             for job in _training_jobs():
-                _train_job(job, runs_dir, quick, default_threads(), show_progress=processes.is_main)
+                _train_job(job, runs_dir, quick, default_threads(), processes.is_main, splits)
         else:
             _train_in_processes(_training_jobs(), runs_dir, quick, jobs)
         train_minutes = (time.time() - start) / 60
@@ -134,14 +133,16 @@ def _training_jobs() -> list[str]:
     return ["final", "style_classifier", *ABLATION]
 
 
-def _train_job(job: str, runs_dir: Path, quick: bool, threads: int, show_progress: bool = True) -> str:
-    """Train one of :func:`_training_jobs` into its run folder (also the worker of `all --jobs N`)."""
+def _train_job(job: str, runs_dir: Path, quick: bool, threads: int, show_progress: bool = True,
+               splits=None) -> str:
+    """Train one of :func:`_training_jobs` into its run folder (also the worker of `all --jobs N`, which loads the
+    corpus itself: ``splits`` None)."""
     from edgegen.training.drums.style_classifier import get_classifier_config, train_style_classifier
     from edgegen.training.drums.train_vae import train_vae
     from edgegen.training.drums.vae import get_config
 
     set_threads(threads)
-    tr, va, _ = _corpus_splits(quick)
+    tr, va, _ = _corpus_splits(quick) if splits is None else splits
     log = distributed.main_log()
     if job == "style_classifier":
         classifier = "tiny" if quick else "default"
@@ -157,18 +158,12 @@ def _train_job(job: str, runs_dir: Path, quick: bool, threads: int, show_progres
 def _train_in_processes(jobs_list: list[str], runs_dir: Path, quick: bool, jobs: int) -> None:
     """Train every job in ``jobs`` one-thread processes; every failure is reported, none hides the rest."""
     if jobs == 1:
+        splits = _corpus_splits(quick)
         for job in jobs_list:
-            _train_job(job, runs_dir, quick, default_threads())
+            _train_job(job, runs_dir, quick, default_threads(), splits=splits)
         return
-    failures = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {job: pool.submit(_train_job, job, runs_dir, quick, 1, False) for job in jobs_list}
-        for job, future in futures.items():
-            try:
-                future.result()
-                click.echo(f"done {job}")
-            except Exception as error:
-                failures.append(f"{job}: {error}")
+    failures = run_in_processes(_train_job, {job: (job, runs_dir, quick, 1, False) for job in jobs_list}, jobs,
+                                lambda job, _: click.echo(f"done {job}"))
     if failures:
         raise click.ClickException("training failed: " + "; ".join(failures))
 

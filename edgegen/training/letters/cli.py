@@ -17,14 +17,12 @@ each; under `torchrun --nproc-per-node=N` every variant trains on all N processe
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import click
 
 from edgegen.training import distributed
-from edgegen.training.common import default_threads, one_line_errors, set_threads
+from edgegen.training.common import default_threads, one_line_errors, run_in_processes, set_threads
 
 QUICK_FONTS = 2
 
@@ -309,17 +307,11 @@ def all_(data_dir, fonts, runs, reports, quick, jobs, only, fonts_dir, with_styl
 
 def _variants_in_processes(names, data_dir, fonts, runs, quick, jobs) -> list[str]:
     """Train variants in ``jobs`` one-thread processes; returns the failures (one must not hide the rest)."""
-    failures = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {n: pool.submit(run_variant, n, data_dir, fonts, runs, quick, 1) for n in _longest_first(names)}
-        for n, fut in futures.items():
-            try:
-                result = fut.result()
-                click.echo(f"done {n}: {result['metrics'].get('coverage')} coverage, "
-                           f"{result['train_seconds'] / 60:.1f} min")
-            except Exception as err:
-                failures.append(f"{n}: {err}")
-    return failures
+    def done(name: str, result: dict) -> None:
+        click.echo(f"done {name}: {result['metrics'].get('coverage')} coverage, {result['train_seconds'] / 60:.1f} min")
+
+    return run_in_processes(run_variant, {n: (n, data_dir, fonts, runs, quick, 1) for n in _longest_first(names)},
+                            jobs, done)
 
 
 @cli.command()
